@@ -1,0 +1,200 @@
+package tokens
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
+
+	"kinoteka/internal/apperr"
+)
+
+// MaxTokenBytes bounds the tokens the verifier will even parse.
+const MaxTokenBytes = 8 << 10
+
+// Principal is who a verified token speaks for.
+type Principal struct {
+	UserID        string
+	Email         string
+	EmailVerified bool
+	Roles         []string
+	ExpiresAt     time.Time
+}
+
+// HasRole reports whether the principal holds role.
+func (p Principal) HasRole(role string) bool {
+	for _, r := range p.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// VerifierConfig says whose tokens to trust.
+type VerifierConfig struct {
+	JWKSURL  string        // auth's /.well-known/jwks.json
+	Issuer   string        // expected iss
+	Audience string        // expected aud
+	Leeway   time.Duration // clock skew allowed on exp/nbf; at most 60 s
+	// MinRefetch is the least time between two JWK set fetches caused by an
+	// unknown kid, so forged kids cannot make films hammer auth.
+	MinRefetch time.Duration
+	Client     *http.Client
+	Now        func() time.Time
+}
+
+// Verifier checks access tokens locally against a cached JWK set.
+type Verifier struct {
+	cfg    VerifierConfig
+	parser *jwt.Parser
+	group  singleflight.Group
+
+	mu        sync.RWMutex
+	keys      map[string]*rsa.PublicKey
+	lastFetch time.Time
+}
+
+// NewVerifier returns a verifier; keys are fetched on first use.
+func NewVerifier(cfg VerifierConfig) *Verifier {
+	if cfg.Leeway <= 0 || cfg.Leeway > time.Minute {
+		cfg.Leeway = time.Minute
+	}
+	if cfg.MinRefetch <= 0 {
+		cfg.MinRefetch = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Verifier{
+		cfg: cfg,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{"RS256"}),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Audience),
+			jwt.WithLeeway(cfg.Leeway),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithTimeFunc(cfg.Now),
+		),
+		keys: map[string]*rsa.PublicKey{},
+	}
+}
+
+var errBadToken = apperr.New(apperr.Unauthenticated, "invalid_token", "the access token is invalid or expired")
+
+// Verify checks signature, algorithm, typ, iss, aud, exp and nbf. Every failure
+// is an Unauthenticated error with the same client message; the cause says why.
+func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
+	if len(token) > MaxTokenBytes {
+		return Principal{}, fail(errors.New("token too large"))
+	}
+	var claims accessClaims
+	t, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != TokenType && typ != "application/"+TokenType {
+			return nil, fmt.Errorf("typ %q is not %s", typ, TokenType)
+		}
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("no kid")
+		}
+		return v.key(ctx, kid)
+	})
+	if err != nil || !t.Valid {
+		return Principal{}, fail(err)
+	}
+	if claims.Subject == "" {
+		return Principal{}, fail(errors.New("no sub"))
+	}
+	return Principal{
+		UserID:        claims.Subject,
+		Email:         claims.Email,
+		EmailVerified: claims.EmailVerified,
+		Roles:         claims.Roles,
+		ExpiresAt:     claims.ExpiresAt.Time,
+	}, nil
+}
+
+func fail(cause error) error {
+	e := *errBadToken
+	e.Cause = cause
+	return &e
+}
+
+// key returns the public key for kid, fetching the JWK set when kid is
+// unknown — at most once per MinRefetch, and once for all concurrent callers.
+func (v *Verifier) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	v.mu.RLock()
+	k, ok := v.keys[kid]
+	last := v.lastFetch
+	v.mu.RUnlock()
+	if ok {
+		return k, nil
+	}
+	if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
+		return nil, fmt.Errorf("unknown kid %q (JWK set fetched %s ago)", kid, v.cfg.Now().Sub(last).Round(time.Millisecond))
+	}
+	if _, err, _ := v.group.Do("fetch", func() (any, error) { return nil, v.Refresh(ctx) }); err != nil {
+		return nil, err
+	}
+	v.mu.RLock()
+	k, ok = v.keys[kid]
+	v.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown kid %q", kid)
+	}
+	return k, nil
+}
+
+// Refresh fetches the JWK set now. On failure the cached keys stay in use.
+func (v *Verifier) Refresh(ctx context.Context) error {
+	v.mu.Lock()
+	v.lastFetch = v.cfg.Now()
+	v.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.cfg.JWKSURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := v.cfg.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch JWK set: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch JWK set: %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("fetch JWK set: %w", err)
+	}
+	set, err := ParseJWKSet(body)
+	if err != nil {
+		return err
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		if pub, err := k.PublicKey(); err == nil {
+			keys[k.Kid] = pub
+		}
+	}
+	if len(keys) == 0 {
+		return errors.New("fetch JWK set: no usable RSA keys")
+	}
+	v.mu.Lock()
+	v.keys = keys
+	v.mu.Unlock()
+	return nil
+}
