@@ -144,7 +144,18 @@ func (v *Verifier) key(ctx context.Context, kid string) (*rsa.PublicKey, error) 
 	if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
 		return nil, fmt.Errorf("unknown kid %q (JWK set fetched %s ago)", kid, v.cfg.Now().Sub(last).Round(time.Millisecond))
 	}
-	if _, err, _ := v.group.Do("fetch", func() (any, error) { return nil, v.Refresh(ctx) }); err != nil {
+	_, err, _ := v.group.Do("fetch", func() (any, error) {
+		// Look again inside the flight: a caller that read lastFetch just
+		// before another caller's fetch finished would otherwise fetch again.
+		v.mu.RLock()
+		last := v.lastFetch
+		v.mu.RUnlock()
+		if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
+			return nil, nil
+		}
+		return nil, v.Refresh(ctx)
+	})
+	if err != nil {
 		return nil, err
 	}
 	v.mu.RLock()

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/template"
+
+	"kinoteka/internal/launch"
+)
+
+// run is the embedded mode: parse the configuration, start everything, print
+// the banner once the services answer, and stop cleanly when ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logOut := stderr
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := launch.Logger(logOut, cfg.LogLevel)
+	s, err := newSystem(cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, func() { printBanner(stdout, s) })
+}
+
+var banner = template.Must(template.New("banner").Parse(`
+Kinoteka is running (embedded mode; data in {{.Data}}). Ctrl-C stops it.
+
+  auth     {{.Auth}}    JWK set: {{.Auth}}/.well-known/jwks.json
+  films    {{.Films}}
+  mailer   {{.Mailer}}    (health)
+  kafka    {{.Kafka}}     (in-process broker, topics mail.requests and mail.requests.dlq)
+  mail     smtp://{{.SMTP}}  inbox: {{.MailUI}}
+
+Try it (copy and paste):
+
+  curl -i -H 'Content-Type: application/json' -d '{"email":"me@example.com","password":"correct horse battery"}' {{.Auth}}/v1/auth/register
+  CODE=$(curl -s {{.MailUI}}/api/v1/message/latest | grep -oE '\b[0-9]{6}\b' | head -1); echo $CODE   # or read it at {{.MailUI}}
+  TOKEN=$(curl -s -H 'Content-Type: application/json' -d '{"email":"me@example.com","code":"'$CODE'"}' {{.Auth}}/v1/auth/verify | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" {{.Auth}}/v1/auth/me
+  curl -s '{{.Films}}/v1/films?limit=3'
+  curl -i -H "Authorization: Bearer $TOKEN" -X PUT {{.Films}}/v1/me/favorites/1
+  curl -s -H "Authorization: Bearer $TOKEN" {{.Films}}/v1/me/favorites
+`))
+
+func printBanner(w io.Writer, s *system) {
+	data, _ := filepath.Abs(s.cfg.DataDir)
+	_ = banner.Execute(w, map[string]string{
+		"Data":   data,
+		"Auth":   s.authURL(),
+		"Films":  s.filmsURL(),
+		"Mailer": "http://" + s.mailerLn.Addr().String(),
+		"Kafka":  s.kafkaAddr(),
+		"SMTP":   s.smtpLn.Addr().String(),
+		"MailUI": s.mailUIURL(),
+	})
+	fmt.Fprintln(w)
+}

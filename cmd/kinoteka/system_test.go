@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"kinoteka/internal/e2e"
+)
+
+// With the broker down a registration still succeeds — the event waits in
+// auth's outbox — and the mail goes out once the broker is back.
+func TestKafkaDownRegistrationWaitsInOutbox(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseConfig(freeArgs(t, dir), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSystem(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("system stopped: %v", err)
+	}
+	env := e2e.Env{AuthURL: s.authURL(), FilmsURL: s.filmsURL(), MailURL: s.mailUIURL(), KeyFile: filepath.Join(dir, "auth-signing-key.pem")}
+
+	// One mail before the outage proves the path works and the group has joined.
+	env.SignUp(t, "before@example.com", "correct horse battery")
+
+	s.stopBroker()
+	for _, addr := range []string{"during-1@example.com", "during-2@example.com"} {
+		if r := env.Register(t, addr, "correct horse battery"); r.Status != http.StatusAccepted {
+			t.Fatalf("register %s with the broker down: %d %s", addr, r.Status, r.Body)
+		}
+	}
+	if got := len(s.catcher.Messages()); got != 1 {
+		t.Fatalf("mails while the broker is down: want 1 (from before), got %d", got)
+	}
+	if err := s.startBroker(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"during-1@example.com", "during-2@example.com"} {
+		env.WaitForCode(t, addr, 90*time.Second)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

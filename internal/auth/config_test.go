@@ -1,0 +1,129 @@
+package auth
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+const secret32 = "0123456789abcdef0123456789abcdef"
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cfg.DatabaseURL != "sqlite:data/auth.db", cfg.Issuer != "http://127.0.0.1:8081", cfg.Audience != "kinoteka",
+		cfg.SigningKeyFile != "data/auth-signing-key.pem", cfg.GenerateKey, cfg.Topic != "mail.requests":
+		t.Errorf("defaults = %+v", cfg)
+	case cfg.AccessTTL != 15*time.Minute, cfg.CodeTTL != 10*time.Minute, cfg.OutboxPoll != time.Second:
+		t.Errorf("default durations = %s %s %s", cfg.AccessTTL, cfg.CodeTTL, cfg.OutboxPoll)
+	case !slices.Equal(cfg.Kafka.Brokers, []string{"127.0.0.1:9092"}), cfg.Kafka.TLS, cfg.Kafka.SASL != "":
+		t.Errorf("default kafka = %+v", cfg.Kafka)
+	case string(cfg.CodeSecret) != secret32:
+		t.Error("secret not taken verbatim")
+	}
+}
+
+func TestLoadConfigReadsEveryVariable(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"AUTH_DATABASE_URL":     "postgres://auth:pw@db/auth",
+		"AUTH_ISSUER":           "https://auth.example.com/",
+		"AUTH_AUDIENCE":         "films",
+		"AUTH_ACCESS_TTL":       "5m",
+		"AUTH_SIGNING_KEY_FILE": "/keys/k.pem",
+		"AUTH_GENERATE_KEY":     "true",
+		"AUTH_CODE_SECRET":      " " + secret32,
+		"AUTH_CODE_TTL":         "3m",
+		"KAFKA_BROKERS":         " k1:9092, k2:9092 ,",
+		"KAFKA_TLS":             "1",
+		"KAFKA_SASL_MECHANISM":  "SCRAM-SHA-512",
+		"KAFKA_SASL_USER":       "u",
+		"KAFKA_SASL_PASSWORD":   "p",
+		"MAIL_TOPIC":            "mail.v2",
+		"AUTH_OUTBOX_POLL":      "250ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		DatabaseURL: "postgres://auth:pw@db/auth", Issuer: "https://auth.example.com/", Audience: "films",
+		AccessTTL: 5 * time.Minute, SigningKeyFile: "/keys/k.pem", GenerateKey: true, CodeTTL: 3 * time.Minute,
+		Topic: "mail.v2", OutboxPoll: 250 * time.Millisecond,
+	}
+	got := cfg
+	got.CodeSecret, got.Kafka = nil, want.Kafka
+	if !equalConfig(got, want) || string(cfg.CodeSecret) != " "+secret32 {
+		t.Errorf("config = %+v", cfg)
+	}
+	k := cfg.Kafka
+	if !slices.Equal(k.Brokers, []string{"k1:9092", "k2:9092"}) || !k.TLS || k.SASL != "scram-sha-512" || k.User != "u" || k.Password != "p" {
+		t.Errorf("kafka = %+v", k)
+	}
+	if cfg.withDefaults().Issuer != "https://auth.example.com" {
+		t.Error("the issuer's trailing slash is kept; discovery URLs would have //")
+	}
+}
+
+func equalConfig(a, b Config) bool {
+	return a.DatabaseURL == b.DatabaseURL && a.Issuer == b.Issuer && a.Audience == b.Audience && a.AccessTTL == b.AccessTTL &&
+		a.SigningKeyFile == b.SigningKeyFile && a.GenerateKey == b.GenerateKey && a.CodeTTL == b.CodeTTL &&
+		a.Topic == b.Topic && a.OutboxPoll == b.OutboxPoll
+}
+
+func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, "AUTH_CODE_SECRET"},
+		{map[string]string{"AUTH_CODE_SECRET": "short"}, "AUTH_CODE_SECRET"},
+		{map[string]string{"AUTH_ACCESS_TTL": "soon"}, "AUTH_ACCESS_TTL"},
+		{map[string]string{"AUTH_ACCESS_TTL": "-1m"}, "AUTH_ACCESS_TTL"},
+		{map[string]string{"AUTH_CODE_TTL": "10"}, "AUTH_CODE_TTL"},
+		{map[string]string{"AUTH_OUTBOX_POLL": "0s"}, "AUTH_OUTBOX_POLL"},
+		{map[string]string{"AUTH_GENERATE_KEY": "yes please"}, "AUTH_GENERATE_KEY"},
+		{map[string]string{"KAFKA_TLS": "maybe"}, "KAFKA_TLS"},
+		{map[string]string{"AUTH_DATABASE_URL": "mysql://x"}, "AUTH_DATABASE_URL"},
+		{map[string]string{"AUTH_ISSUER": "auth.example.com"}, "AUTH_ISSUER"},
+		{map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "gssapi"}, "KAFKA_SASL_MECHANISM"},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "plain"}, "KAFKA_SASL_USER"},
+	} {
+		if _, ok := tc.vars["AUTH_CODE_SECRET"]; !ok && tc.want != "AUTH_CODE_SECRET" {
+			tc.vars["AUTH_CODE_SECRET"] = secret32
+		}
+		_, err := LoadConfig(env(tc.vars))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want one naming %s", tc.vars, err, tc.want)
+		}
+	}
+}
+
+func TestConfigLogsNoSecrets(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"AUTH_CODE_SECRET": secret32, "AUTH_DATABASE_URL": "postgres://auth:dbpassword@db/auth",
+		"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "kafkapassword",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
+	for _, secret := range []string{secret32, "dbpassword", "kafkapassword"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Errorf("the log line shows %q: %s", secret, buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "postgres://auth:") {
+		t.Errorf("the log line hides too much: %s", buf.String())
+	}
+}

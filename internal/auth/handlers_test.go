@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"kinoteka/internal/httpapi"
+)
+
+func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, "http://auth.test") }
+
+func TestRegisterAnswersAlikeForNewAndKnownAddresses(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	f.registerVerified(t, "verified@example.com")
+	f.register(t, "pending@example.com")
+	register := func(email string) (int, string) {
+		w := do(t, h, "POST", "/v1/auth/register", "application/json",
+			`{"email":"`+email+`","password":"some password"}`)
+		return w.Code, w.Body.String()
+	}
+	newStatus, newBody := register("new@example.com")
+	if newStatus != http.StatusAccepted {
+		t.Fatalf("new address: %d %s", newStatus, newBody)
+	}
+	for _, email := range []string{"verified@example.com", "Verified@Example.com", "pending@example.com", "new@example.com"} {
+		if status, body := register(email); status != newStatus || body != newBody {
+			t.Errorf("%s: %d %q; a new address got %d %q", email, status, body, newStatus, newBody)
+		}
+	}
+}
+
+func TestMalformedRequestsGetClearProblems(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	big := `{"email":"a@example.com","password":"` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`
+	for _, tc := range []struct {
+		name, path, contentType, body string
+		code                          string // problem code
+		field                         string // for validation problems
+	}{
+		{"malformed JSON", "/v1/auth/register", "application/json", `{"email":`, "malformed_json", ""},
+		{"not an object", "/v1/auth/login", "application/json", `[1,2]`, "malformed_json", ""},
+		{"empty body", "/v1/auth/verify", "application/json", ``, "malformed_json", ""},
+		{"trailing data", "/v1/auth/login", "application/json", `{"email":"a@example.com","password":"x"} {}`, "malformed_json", ""},
+		{"unknown field", "/v1/auth/register", "application/json", `{"email":"a@example.com","password":"12345678","admin":true}`, "unknown_field", ""},
+		{"wrong content type", "/v1/auth/login", "text/plain", `{"email":"a@example.com","password":"x"}`, "unsupported_media_type", ""},
+		{"no content type", "/v1/auth/verify", "", `{"email":"a@example.com","code":"123456"}`, "unsupported_media_type", ""},
+		{"body over 64 KiB", "/v1/auth/register", "application/json", big, "body_too_large", ""},
+		{"number for a string", "/v1/auth/register", "application/json", `{"email":42,"password":"12345678"}`, "validation_failed", "email"},
+		{"object for a string", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":{"x":1}}`, "validation_failed", "code"},
+		{"bad code shape", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"12345"}`, "validation_failed", "code"},
+		{"bad email", "/v1/auth/login", "application/json", `{"email":"a@b","password":"x"}`, "validation_failed", "email"},
+		{"missing password", "/v1/auth/login", "application/json", `{"email":"a@example.com"}`, "validation_failed", "password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := do(t, h, "POST", tc.path, tc.contentType, tc.body)
+			var p httpapi.Problem
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if w.Code != http.StatusBadRequest || w.Header().Get("Content-Type") != "application/problem+json" ||
+				p.Status != 400 || p.Code != tc.code || p.Detail == "" {
+				t.Errorf("%d %s %+v, want 400 problem+json %s with a detail", w.Code, w.Header().Get("Content-Type"), p, tc.code)
+			}
+			if tc.field != "" && (len(p.Errors) != 1 || p.Errors[0].Field != tc.field) {
+				t.Errorf("errors = %+v, want one for %s", p.Errors, tc.field)
+			}
+		})
+	}
+}
+
+func TestMeWithoutAValidTokenIs401(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	tok := f.registerVerified(t, "a@example.com")
+	for name, header := range map[string]string{
+		"no header":    "",
+		"basic scheme": "Basic YTpi",
+		"empty bearer": "Bearer ",
+		"garbage":      "Bearer abc.def.ghi",
+		"refresh":      "Bearer " + tok.Refresh,
+	} {
+		w := do(t, h, "GET", "/v1/auth/me", "", "", "Authorization", header)
+		if w.Code != http.StatusUnauthorized || w.Header().Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(w.Body.String(), "invalid_token") {
+			t.Errorf("%s: %d %s", name, w.Code, w.Body)
+		}
+	}
+	w := do(t, h, "GET", "/v1/auth/me", "", "", "Authorization", "bearer "+tok.Access)
+	var me struct {
+		ID            string
+		Email         string
+		EmailVerified bool `json:"email_verified"`
+		Roles         []string
+		CreatedAt     string `json:"created_at"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &me); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("me: %d %s", w.Code, w.Body)
+	}
+	if me.ID == "" || me.Email != "a@example.com" || !me.EmailVerified || len(me.Roles) != 1 || me.CreatedAt != "2026-11-27T10:00:00Z" {
+		t.Errorf("me = %+v", me)
+	}
+}
+
+func TestHTTPFlow(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	if w := do(t, h, "POST", "/v1/auth/register", "application/json", `{"email":"a@example.com","password":"correct horse","locale":"ru"}`); w.Code != 202 {
+		t.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	w := do(t, h, "POST", "/v1/auth/login", "application/json", `{"email":"a@example.com","password":"correct horse"}`)
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "email_not_verified") {
+		t.Errorf("login before verifying: %d %s", w.Code, w.Body)
+	}
+	w = do(t, h, "POST", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"`+lastMail(t, f.db).mail.Code+`"}`)
+	var tok tokenResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || w.Code != 200 {
+		t.Fatalf("verify: %d %s", w.Code, w.Body)
+	}
+	if tok.TokenType != "Bearer" || tok.ExpiresIn != 900 || tok.AccessToken == "" || tok.RefreshToken == "" ||
+		w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("tokens = %+v, Cache-Control %q", tok, w.Header().Get("Cache-Control"))
+	}
+	w = do(t, h, "POST", "/v1/auth/login", "application/json", `{"email":"a@example.com","password":"wrong horse"}`)
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "invalid_credentials") {
+		t.Errorf("wrong password: %d %s", w.Code, w.Body)
+	}
+	if w = do(t, h, "POST", "/v1/auth/login", "application/json", `{"email":"a@example.com","password":"correct horse"}`); w.Code != 200 {
+		t.Errorf("login: %d %s", w.Code, w.Body)
+	}
+	if w = do(t, h, "GET", "/v1/auth/me", "", "", "Authorization", "Bearer "+tok.AccessToken); w.Code != 200 {
+		t.Errorf("me: %d %s", w.Code, w.Body)
+	}
+	if w = do(t, h, "GET", "/readyz", "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "database") {
+		t.Errorf("readyz: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestKeyDiscovery(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	w := do(t, h, "GET", "/.well-known/jwks.json", "", "")
+	var set struct {
+		Keys []struct{ Kty, Use, Alg, Kid, N, E string }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || w.Code != 200 || len(set.Keys) != 1 {
+		t.Fatalf("jwks: %d %s", w.Code, w.Body)
+	}
+	if k := set.Keys[0]; k.Kty != "RSA" || k.Alg != "RS256" || k.Use != "sig" || k.Kid == "" || k.N == "" || k.E != "AQAB" {
+		t.Errorf("key = %+v", k)
+	}
+	if cc := w.Header().Get("Cache-Control"); cc != "public, max-age=300" {
+		t.Errorf("jwks Cache-Control = %q", cc)
+	}
+
+	w = do(t, h, "GET", "/.well-known/openid-configuration", "", "")
+	var doc struct {
+		Issuer  string   `json:"issuer"`
+		JWKSURI string   `json:"jwks_uri"`
+		Algs    []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || w.Code != 200 {
+		t.Fatalf("discovery: %d %s", w.Code, w.Body)
+	}
+	if doc.Issuer != "http://auth.test" || doc.JWKSURI != "http://auth.test/.well-known/jwks.json" || len(doc.Algs) != 1 || doc.Algs[0] != "RS256" {
+		t.Errorf("discovery = %+v", doc)
+	}
+}

@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kinoteka/internal/events"
+	"kinoteka/internal/sqldb"
+	"kinoteka/internal/sqldb/sqldbtest"
+)
+
+// testArgon2 keeps the rule tests fast; TestDefaultArgon2MeetsOWASP and
+// TestRunUsesProductionArgon2 guard what production uses.
+var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// testKey is generated once per test binary: RSA key generation is slow.
+var testKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var start = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// fixture is a service on a real database with a controlled clock and
+// predictable codes: 100001, 100002, … in issue order.
+type fixture struct {
+	svc      *service
+	db       *sqldb.DB
+	clock    *clock
+	codes    atomic.Int64
+	notified atomic.Int64
+}
+
+func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
+	return newFixtureWith(t, db, testArgon2)
+}
+
+func newFixtureWith(t *testing.T, db *sqldb.DB, params Argon2Params) *fixture {
+	t.Helper()
+	f := &fixture{db: db, clock: &clock{t: start}}
+	f.codes.Store(100000)
+	svc, err := newService(NewStore(db), testKey(), discard, serviceConfig{
+		Issuer:     "http://auth.test",
+		Audience:   "kinoteka",
+		AccessTTL:  15 * time.Minute,
+		CodeSecret: testSecret,
+		CodeTTL:    10 * time.Minute,
+		Topic:      events.Topic,
+		Argon2:     params,
+		Now:        f.clock.Now,
+		Rand:       rand.Reader,
+		NewCode:    func() (string, error) { return fmt.Sprint(f.codes.Add(1)), nil },
+		Notify:     func() { f.notified.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
+	return f
+}
+
+func sqliteFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixture(t, sqldbtest.SQLite(t, Migrations))
+}
+
+// register registers email with a fixed password and returns the code the
+// outbox would mail.
+func (f *fixture) register(t *testing.T, email string) string {
+	t.Helper()
+	if err := f.svc.Register(context.Background(), email, "correct horse", "en"); err != nil {
+		t.Fatalf("register %s: %v", email, err)
+	}
+	return lastMail(t, f.db).mail.Code
+}
+
+// registerVerified registers and verifies email.
+func (f *fixture) registerVerified(t *testing.T, email string) Tokens {
+	t.Helper()
+	tok, err := f.svc.Verify(context.Background(), email, f.register(t, email))
+	if err != nil {
+		t.Fatalf("verify %s: %v", email, err)
+	}
+	return tok
+}
+
+// outboxMail is one outbox row, decoded.
+type outboxMail struct {
+	key   string
+	raw   []byte
+	env   events.Envelope
+	mail  events.CodeMail
+	count int // rows in the outbox
+}
+
+func lastMail(t *testing.T, db *sqldb.DB) outboxMail {
+	t.Helper()
+	var m outboxMail
+	if err := db.QueryRow("SELECT COUNT(*) FROM outbox").Scan(&m.count); err != nil {
+		t.Fatal(err)
+	}
+	err := db.QueryRow("SELECT msg_key, payload FROM outbox ORDER BY id DESC LIMIT 1").Scan(&m.key, &m.raw)
+	if err != nil {
+		t.Fatalf("no outbox row: %v", err)
+	}
+	if err := json.Unmarshal(m.raw, &m.env); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(m.env.Data, &m.mail); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func count(t *testing.T, db *sqldb.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// do sends one request to h.
+func do(t *testing.T, h http.Handler, method, path, contentType, body string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}

@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are argon2id's cost parameters. They are written into every
+// hash (PHC string format), so raising them later does not break old hashes:
+// each is verified with its own parameters and re-hashed at the next login.
+type Argon2Params struct {
+	Memory  uint32 // KiB
+	Time    uint32 // passes
+	Threads uint8
+	SaltLen uint32 // bytes
+	KeyLen  uint32 // bytes
+}
+
+// DefaultArgon2 is OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+var phcB64 = base64.RawStdEncoding
+
+// hashPassword returns password's argon2id hash as a PHC string:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
+func hashPassword(password string, p Argon2Params, rnd io.Reader) (string, error) {
+	salt := make([]byte, p.SaltLen)
+	if _, err := io.ReadFull(rnd, salt); err != nil {
+		return "", fmt.Errorf("password salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Time, p.Threads, phcB64.EncodeToString(salt), phcB64.EncodeToString(key)), nil
+}
+
+// checkPassword reports whether password matches the PHC hash, comparing in
+// constant time. The error is for a hash it cannot read.
+func checkPassword(password, hash string) (bool, error) {
+	p, salt, key, err := parsePHC(hash)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+// needsRehash reports whether hash was made with weaker parameters than p.
+func needsRehash(hash string, p Argon2Params) bool {
+	h, _, _, err := parsePHC(hash)
+	return err != nil || h.Memory < p.Memory || h.Time < p.Time || h.Threads < p.Threads ||
+		h.SaltLen < p.SaltLen || h.KeyLen < p.KeyLen
+}
+
+var errBadHash = errors.New("not an argon2id PHC string")
+
+// parsePHC reads $argon2id$v=19$m=…,t=…,p=…$salt$hash. It bounds the
+// parameters, so a corrupted row cannot make one login allocate gigabytes.
+func parsePHC(s string) (Argon2Params, []byte, []byte, error) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return Argon2Params{}, nil, nil, errBadHash
+	}
+	var p Argon2Params
+	for kv := range strings.SplitSeq(parts[3], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return Argon2Params{}, nil, nil, errBadHash
+		}
+		switch k {
+		case "m":
+			p.Memory = uint32(n)
+		case "t":
+			p.Time = uint32(n)
+		case "p":
+			p.Threads = uint8(min(n, 255))
+		default:
+			return Argon2Params{}, nil, nil, errBadHash
+		}
+	}
+	salt, err1 := phcB64.DecodeString(parts[4])
+	key, err2 := phcB64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 ||
+		p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 64 || p.Threads < 1 || p.Threads > 64 {
+		return Argon2Params{}, nil, nil, errBadHash
+	}
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	return p, salt, key, nil
+}

@@ -1,0 +1,24 @@
+package auth
+
+import (
+	"log/slog"
+	"net/http"
+
+	"kinoteka/internal/httpapi"
+)
+
+// routes is auth's HTTP API on one screen.
+func routes(log *slog.Logger, svc *service, issuer string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/auth/register", handleRegister(log, svc))
+	mux.Handle("POST /v1/auth/verify", handleVerify(log, svc))
+	mux.Handle("POST /v1/auth/login", handleLogin(log, svc))
+	mux.Handle("GET /v1/auth/me", handleMe(log, svc))
+	mux.Handle("GET /.well-known/jwks.json", handleJWKS(svc))
+	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(issuer))
+	// Ready means the database answers. Kafka is deliberately not a
+	// condition: registrations go to the outbox, which waits for the broker,
+	// so auth serves every request while Kafka is down.
+	httpapi.Health(mux, map[string]httpapi.Check{"database": svc.store.Ping})
+	return httpapi.Observe(log, mux)
+}

@@ -1,0 +1,213 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"kinoteka/internal/events"
+	"kinoteka/internal/kafka"
+	"kinoteka/internal/sqldb"
+)
+
+// running is an auth service started by Run on a loopback port.
+type running struct {
+	url  string
+	cfg  Config
+	stop func() error // cancels Run and returns its error
+}
+
+func startRun(t *testing.T, brokers []string) running {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{
+		DatabaseURL:    "sqlite:" + filepath.Join(dir, "auth.db"),
+		Issuer:         "http://auth.test",
+		SigningKeyFile: filepath.Join(dir, "key.pem"),
+		GenerateKey:    true,
+		CodeSecret:     testSecret,
+		Kafka:          kafka.Config{Brokers: brokers},
+		OutboxPoll:     50 * time.Millisecond,
+	}
+	// Requests wait in the listener's backlog until Run serves, so the test
+	// needs no readiness polling.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, discard, ln) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	return running{url: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func post(t *testing.T, url, body string) (int, []byte) {
+	t.Helper()
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	_ = json.NewDecoder(resp.Body).Decode(&raw)
+	return resp.StatusCode, raw
+}
+
+// consumeOne reads the first record of the mail topic.
+func consumeOne(t *testing.T, brokers []string) *kgo.Record {
+	t.Helper()
+	cl, err := kafka.NewClient(kafka.Config{Brokers: brokers}, kgo.ConsumeTopics(events.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no mail request arrived in Kafka")
+		}
+		if recs := fetches.Records(); len(recs) > 0 {
+			return recs[0]
+		}
+	}
+}
+
+func TestRunServesTheFlowThroughKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.SeedTopics(1, events.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	srv := startRun(t, cluster.ListenAddrs())
+
+	if status, body := post(t, srv.url+"/v1/auth/register", `{"email":"a@example.com","password":"correct horse"}`); status != 202 {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	rec := consumeOne(t, cluster.ListenAddrs())
+	d, err := events.Decode(rec.Value, "")
+	if err != nil || d.Mail.Email != "a@example.com" || !sixDigits.MatchString(d.Mail.Code) {
+		t.Fatalf("record: %+v, %v", d, err)
+	}
+	headers := map[string]string{}
+	for _, h := range rec.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if headers["event-id"] != d.ID || headers["event-type"] != events.TypeVerificationCode || headers["content-type"] != "application/json" {
+		t.Errorf("headers = %v", headers)
+	}
+
+	status, body := post(t, srv.url+"/v1/auth/verify", `{"email":"a@example.com","code":"`+d.Mail.Code+`"}`)
+	var tok tokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil || status != 200 {
+		t.Fatalf("verify: %d %s", status, body)
+	}
+	req, _ := http.NewRequest("GET", srv.url+"/v1/auth/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&me)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || me.ID != string(rec.Key) {
+		t.Errorf("me: %d, id %q; the record's key was %q", resp.StatusCode, me.ID, rec.Key)
+	}
+
+	if err := srv.stop(); err != nil {
+		t.Errorf("Run returned %v after a clean shutdown", err)
+	}
+	// Production hashes use OWASP's parameters (the rule tests use cheap ones).
+	db, err := sqldb.Open(context.Background(), srv.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var hash string
+	if err := db.QueryRow("SELECT password_hash FROM users").Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("production hash %s… does not use m=19456,t=2,p=1", hash[:32])
+	}
+}
+
+func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
+	// A free port where the broker will appear later.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	brokers := []string{"127.0.0.1:" + strconv.Itoa(port)}
+	srv := startRun(t, brokers)
+
+	resp, err := client.Get(srv.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("readyz with Kafka down: %d, want 200 (Kafka is not a readiness condition)", resp.StatusCode)
+	}
+	if status, body := post(t, srv.url+"/v1/auth/register", `{"email":"a@example.com","password":"correct horse"}`); status != 202 {
+		t.Fatalf("register with Kafka down: %d %s", status, body)
+	}
+
+	cluster, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(1, events.Topic))
+	if err != nil {
+		t.Fatalf("start the broker on port %d: %v", port, err)
+	}
+	defer cluster.Close()
+	if d, err := events.Decode(consumeOne(t, brokers).Value, ""); err != nil || d.Mail.Email != "a@example.com" {
+		t.Errorf("mail request after Kafka returned: %+v, %v", d, err)
+	}
+	if err := srv.stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestRunWithoutAKeyFileExplains(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = Run(context.Background(), Config{
+		DatabaseURL: "sqlite:" + filepath.Join(dir, "auth.db"), Issuer: "http://auth.test",
+		SigningKeyFile: filepath.Join(dir, "missing.pem"), CodeSecret: testSecret,
+		Kafka: kafka.Config{Brokers: []string{"127.0.0.1:1"}},
+	}, discard, ln)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
+		t.Errorf("Run without a key = %v, want an error naming AUTH_SIGNING_KEY_FILE", err)
+	}
+	if err := Run(context.Background(), Config{}, discard, ln); err == nil || !strings.Contains(err.Error(), "AUTH_CODE_SECRET") {
+		t.Errorf("Run with an empty config = %v, want a validation error", err)
+	}
+}

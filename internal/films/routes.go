@@ -1,0 +1,83 @@
+package films
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"kinoteka/internal/httpapi"
+)
+
+// newHandler is films' whole HTTP API. Catalogue reads are public; a token
+// that is present is checked on every /v1 route all the same.
+func newHandler(log *slog.Logger, store *Store, v verifier) http.Handler {
+	auth := authn{log: log, v: v}
+	mux := http.NewServeMux()
+
+	mux.Handle("GET /v1/films", auth.optional(handleFilmList(log, store)))
+	mux.Handle("GET /v1/films/{id}", auth.optional(handleFilmGet(log, store)))
+	mux.Handle("GET /v1/me/favorites", auth.required(handleFavoriteList(log, store)))
+	mux.Handle("PUT /v1/me/favorites/{film_id}", auth.required(handleFavoritePut(log, store)))
+
+	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
+
+	return httpapi.Observe(log, problemFallback(mux))
+}
+
+// problemFallback answers the requests no route matches (404, 405) with
+// problem+json like every other error, instead of ServeMux's plain text.
+func problemFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// ServeMux's own answer: a redirect to the clean path, 404 or 405
+		// (with its Allow header). Keep its status and headers, replace the
+		// plain-text body.
+		cw := &captureWriter{header: http.Header{}}
+		h.ServeHTTP(cw, r)
+		if cw.status == 0 {
+			cw.status = http.StatusNotFound
+		}
+		if cw.status < 400 {
+			for k, v := range cw.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(cw.status)
+			return
+		}
+		if allow := cw.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		detail := "there is no such route"
+		if cw.status == http.StatusMethodNotAllowed {
+			detail = r.Method + " is not allowed here; the Allow header lists what is"
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(cw.status)
+		_ = json.NewEncoder(w).Encode(httpapi.Problem{
+			Type: "about:blank", Title: http.StatusText(cw.status), Status: cw.status, Detail: detail,
+		})
+	})
+}
+
+// captureWriter records ServeMux's fallback answer without sending it.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return len(b), nil
+}

@@ -1,0 +1,250 @@
+package films
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/tokens"
+)
+
+func TestLoadConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	cfg, err := LoadConfig(env())
+	want := Config{DatabaseURL: "sqlite:data/films.db", JWKSURL: "http://127.0.0.1:8081/.well-known/jwks.json",
+		Issuer: "http://127.0.0.1:8081", Audience: "kinoteka", SeedDemo: true}
+	if err != nil || cfg != want {
+		t.Errorf("defaults: %+v, %v", cfg, err)
+	}
+	cfg, err = LoadConfig(env("FILMS_DATABASE_URL", "postgres://films:secret@db:5432/films", "FILMS_JWKS_URL", "https://auth.example/.well-known/jwks.json",
+		"FILMS_ISSUER", "https://auth.example", "FILMS_AUDIENCE", "kino", "FILMS_SEED_DEMO", "false"))
+	want = Config{DatabaseURL: "postgres://films:secret@db:5432/films", JWKSURL: "https://auth.example/.well-known/jwks.json",
+		Issuer: "https://auth.example", Audience: "kino", SeedDemo: false}
+	if err != nil || cfg != want {
+		t.Errorf("set: %+v, %v", cfg, err)
+	}
+	for _, tc := range []struct {
+		env     []string
+		mention []string
+	}{
+		{[]string{"FILMS_DATABASE_URL", "mysql://x"}, []string{"FILMS_DATABASE_URL"}},
+		{[]string{"FILMS_DATABASE_URL", "sqlite:"}, []string{"FILMS_DATABASE_URL"}},
+		{[]string{"FILMS_JWKS_URL", "ftp://auth/jwks"}, []string{"FILMS_JWKS_URL"}},
+		{[]string{"FILMS_JWKS_URL", "/jwks.json"}, []string{"FILMS_JWKS_URL"}},
+		{[]string{"FILMS_SEED_DEMO", "yes please"}, []string{"FILMS_SEED_DEMO"}},
+		{[]string{"FILMS_SEED_DEMO", "maybe", "FILMS_JWKS_URL", "nope"}, []string{"FILMS_SEED_DEMO", "FILMS_JWKS_URL"}},
+	} {
+		_, err := LoadConfig(env(tc.env...))
+		if err == nil {
+			t.Errorf("%v: accepted", tc.env)
+			continue
+		}
+		for _, m := range tc.mention {
+			if !strings.Contains(err.Error(), m) {
+				t.Errorf("%v: error %q does not name %s", tc.env, err, m)
+			}
+		}
+	}
+	if got := redactedDatabaseURL("postgres://films:secret@db:5432/films"); strings.Contains(got, "secret") {
+		t.Errorf("redacted URL %q shows the password", got)
+	}
+}
+
+// syncBuffer is a log sink the server goroutine and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// running is one Run in a goroutine.
+type running struct {
+	url  string
+	logs *syncBuffer
+	stop func() error
+}
+
+func startRun(t *testing.T, cfg Config) *running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ln) }()
+	r := &running{url: "http://" + ln.Addr().String(), logs: logs}
+	var once sync.Once
+	var runErr error
+	r.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-errc:
+			case <-time.After(15 * time.Second):
+				t.Fatal("Run did not return after its context was cancelled")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = r.stop() })
+
+	// Poll /readyz: Run migrates and seeds before it serves.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-errc:
+			t.Fatalf("Run returned early: %v\n%s", err, logs)
+		default:
+		}
+		resp, err := http.Get(r.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("films never became ready\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.Bytes()
+}
+
+// Run starts with auth down, seeds once, serves, stops cleanly; restarted
+// with auth up, it serves personal routes.
+func TestRun(t *testing.T) {
+	urls := map[string]string{"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "films.db")}
+	if os.Getenv(sqldbtest.EnvPostgres) != "" {
+		urls["postgres"] = sqldbtest.FreshPostgresURL(t)
+	}
+	for engine, dbURL := range urls {
+		t.Run(engine, func(t *testing.T) {
+			// A port nobody listens on: auth is down.
+			dead, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadURL := "http://" + dead.Addr().String() + "/.well-known/jwks.json"
+			dead.Close()
+			auth := newAuthServer(t)
+
+			cfg := Config{DatabaseURL: dbURL, JWKSURL: deadURL, Issuer: testIssuer, Audience: testAudience, SeedDemo: true}
+			r := startRun(t, cfg)
+			status, body := get(t, r.url+"/v1/films", "")
+			var page pageJSON
+			if status != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Items) != DefaultLimit || page.NextCursor == nil {
+				t.Fatalf("GET /v1/films with auth down: %d %s", status, body)
+			}
+			if !strings.Contains(r.logs.String(), `"msg":"demo catalogue loaded"`) || !strings.Contains(r.logs.String(), `"kept":3200`) {
+				t.Errorf("the seed was not logged:\n%s", r.logs)
+			}
+			// A genuine token cannot be checked while auth is down and no key
+			// is cached: 401, not 500, and the catalogue still answers.
+			if status, body := get(t, r.url+"/v1/films", liveToken(t)); status != http.StatusUnauthorized {
+				t.Errorf("token with auth down: %d %s", status, body)
+			}
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run = %v after a clean stop", err)
+			}
+
+			// Restart on the same database with auth up: no second seed, and
+			// the personal routes work with a real token.
+			cfg.JWKSURL = auth.jwks.URL
+			r = startRun(t, cfg)
+			if strings.Contains(r.logs.String(), "demo catalogue loaded") {
+				t.Error("the demo catalogue was seeded again")
+			}
+			tok := liveToken(t)
+			req, _ := http.NewRequest("PUT", r.url+"/v1/me/favorites/7", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Errorf("PUT favourite: %d", resp.StatusCode)
+			}
+			status, body = get(t, r.url+"/v1/me/favorites", tok)
+			if status != http.StatusOK || !strings.Contains(string(body), `"id":7`) {
+				t.Errorf("GET favourites: %d %s", status, body)
+			}
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run = %v after a clean stop", err)
+			}
+		})
+	}
+}
+
+// liveToken is a token of the test auth key valid now: Run's verifier uses
+// the real clock.
+func liveToken(t *testing.T) string {
+	t.Helper()
+	s := tokens.NewSigner(authKey(), testIssuer, testAudience, 15*time.Minute, time.Now)
+	tok, err := s.Issue(tokens.Claims{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Config{DatabaseURL: "mysql://x", JWKSURL: DefaultJWKSURL, Issuer: "i", Audience: "a"},
+		slog.New(slog.DiscardHandler), ln)
+	if err == nil || !strings.Contains(err.Error(), "DatabaseURL") {
+		t.Errorf("Run(bad config) = %v", err)
+	}
+	// The listener was released.
+	if _, err := ln.Accept(); err == nil {
+		t.Error("the listener is still open")
+	}
+}

@@ -1,0 +1,91 @@
+// Package launch is what the per-service binaries (cmd/auth, cmd/films,
+// cmd/mailer) share: a JSON logger, a listener on the configured address and a
+// service's Run function, with the built-in health probe used by container
+// healthchecks (no curl in the image).
+package launch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Service describes one binary.
+type Service[C any] struct {
+	Name        string // "auth"
+	AddrEnv     string // "AUTH_ADDR"
+	DefaultAddr string // "127.0.0.1:8081"
+	Load        func(getenv func(string) string) (C, error)
+	Run         func(ctx context.Context, cfg C, log *slog.Logger, ln net.Listener) error
+}
+
+// Run starts the service described by s. With the single argument
+// "healthcheck" it instead probes the running service's /healthz and returns
+// an error unless it answers 200.
+func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(string) string, stdout io.Writer) error {
+	addr := getenv(s.AddrEnv)
+	if addr == "" {
+		addr = s.DefaultAddr
+	}
+	if len(args) == 1 && args[0] == "healthcheck" {
+		return Probe(ctx, addr)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("usage: %s [healthcheck] (configured by environment variables, see docs/operations.md)", s.Name)
+	}
+	log := Logger(stdout, getenv("LOG_LEVEL")).With("service", s.Name)
+	cfg, err := s.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("%s: config: %w", s.Name, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s (set %s): %w", s.Name, addr, s.AddrEnv, err)
+	}
+	log.Info("starting", "addr", ln.Addr().String())
+	if err := s.Run(ctx, cfg, log, ln); err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// Logger returns a JSON logger at the named level (debug, info, warn, error).
+func Logger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Probe asks the service at addr for /healthz.
+func Probe(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package mailer
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, err := LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Kafka.Brokers, ",") != "127.0.0.1:9092" || cfg.Topic != "mail.requests" || cfg.Group != "kinoteka-mailer" {
+		t.Errorf("kafka defaults = %+v, topic %q, group %q", cfg.Kafka, cfg.Topic, cfg.Group)
+	}
+	s := cfg.SMTP
+	if s.Addr != "127.0.0.1:1025" || s.Security != SecurityStartTLS || s.From != "Kinoteka <no-reply@kinoteka.local>" || s.Timeout != 10*time.Second {
+		t.Errorf("smtp defaults = %+v", s)
+	}
+}
+
+func TestLoadConfigValues(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"KAFKA_BROKERS":        "k1:9092, k2:9092,",
+		"KAFKA_TLS":            "true",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+		"KAFKA_SASL_USER":      "u",
+		"KAFKA_SASL_PASSWORD":  "p",
+		"MAIL_TOPIC":           "mail.v2",
+		"MAILER_GROUP":         "g",
+		"SMTP_ADDR":            "smtp.example.com:465",
+		"SMTP_SECURITY":        "TLS",
+		"SMTP_USERNAME":        "mailer",
+		"SMTP_PASSWORD":        "secret",
+		"SMTP_CA_FILE":         "/etc/ca.pem",
+		"SMTP_SERVER_NAME":     "mx.example.com",
+		"SMTP_FROM":            "Кинотека <robot@example.com>",
+		"SMTP_TIMEOUT":         "3s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Kafka.Brokers, ",") != "k1:9092,k2:9092" || !cfg.Kafka.TLS || cfg.Kafka.SASL != "scram-sha-512" ||
+		cfg.Topic != "mail.v2" || cfg.Group != "g" {
+		t.Errorf("kafka = %+v", cfg.Kafka)
+	}
+	want := SMTPConfig{Addr: "smtp.example.com:465", Security: SecurityTLS, Username: "mailer", Password: "secret",
+		CAFile: "/etc/ca.pem", ServerName: "mx.example.com", From: "Кинотека <robot@example.com>", Timeout: 3 * time.Second}
+	if cfg.SMTP != want {
+		t.Errorf("smtp = %+v, want %+v", cfg.SMTP, want)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // a substring of the error
+	}{
+		{"bad security", map[string]string{"SMTP_SECURITY": "ssl"}, "SMTP_SECURITY"},
+		{"bad address", map[string]string{"SMTP_ADDR": "localhost"}, "SMTP_ADDR"},
+		{"bad timeout", map[string]string{"SMTP_TIMEOUT": "ten"}, "SMTP_TIMEOUT"},
+		{"negative timeout", map[string]string{"SMTP_TIMEOUT": "-1s"}, "SMTP_TIMEOUT"},
+		{"bad from", map[string]string{"SMTP_FROM": "not an address"}, "SMTP_FROM"},
+		{"user without password", map[string]string{"SMTP_USERNAME": "u"}, "SMTP_PASSWORD"},
+		{"credentials in clear to a remote host", map[string]string{"SMTP_SECURITY": "plain", "SMTP_ADDR": "smtp.example.com:25", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p"}, "in clear"},
+		{"bad kafka tls", map[string]string{"KAFKA_TLS": "maybe"}, "KAFKA_TLS"},
+		{"unknown sasl", map[string]string{"KAFKA_SASL_MECHANISM": "gssapi"}, "KAFKA_SASL_MECHANISM"},
+		{"sasl without user", map[string]string{"KAFKA_SASL_MECHANISM": "scram-sha-256"}, "KAFKA_SASL_USER"},
+		{"sasl plain without tls", map[string]string{"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "p"}, "KAFKA_TLS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(env(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one mentioning %s", err, tt.want)
+			}
+		})
+	}
+
+	// Plain with credentials is fine to a catcher on this machine.
+	if _, err := LoadConfig(env(map[string]string{"SMTP_SECURITY": "plain", "SMTP_ADDR": "127.0.0.1:1025", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p"})); err != nil {
+		t.Errorf("plain to loopback with credentials: %v", err)
+	}
+	// Every problem is reported at once.
+	_, err := LoadConfig(env(map[string]string{"SMTP_SECURITY": "ssl", "SMTP_TIMEOUT": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "SMTP_SECURITY") || !strings.Contains(err.Error(), "SMTP_TIMEOUT") {
+		t.Errorf("err = %v, want both problems", err)
+	}
+}
+
+func TestConfigLogMasksSecrets(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "smtp-secret",
+		"KAFKA_TLS": "1", "KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "k", "KAFKA_SASL_PASSWORD": "kafka-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
+	if out := buf.String(); strings.Contains(out, "secret") || !strings.Contains(out, `"smtp_username":"mailer"`) {
+		t.Errorf("log line = %s", out)
+	}
+}

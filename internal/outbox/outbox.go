@@ -1,0 +1,86 @@
+// Package outbox is the transactional outbox: a service writes an event as one
+// more statement inside the transaction that changes its own data (Enqueue),
+// and a Relay publishes the committed rows to Kafka. So a state change and the
+// event that announces it are never half-done: if Kafka is down the rows wait,
+// and they go out when it returns.
+//
+// The table lives in the owning service's migrations (auth owns its
+// database). The relay expects these columns:
+//
+//	outbox (
+//	    id           integer primary key, ascending   -- publish order
+//	                 (SQLite: INTEGER PRIMARY KEY AUTOINCREMENT;
+//	                  PostgreSQL: BIGINT GENERATED ALWAYS AS IDENTITY)
+//	    event_id     text not null unique              -- the event's UUID
+//	    topic        text not null
+//	    msg_key      text not null                     -- Kafka record key (the user id)
+//	    event_type   text not null
+//	    payload      blob/bytea, nullable              -- the record value; set to NULL once
+//	                                                   -- published, because it may hold a secret
+//	    headers      text not null default '{}'        -- JSON object of extra record headers
+//	    created_at   timestamp/timestamptz not null
+//	    published_at timestamp/timestamptz, null while pending
+//	    attempts     integer not null default 0        -- failed produce attempts
+//	    last_error   text                              -- why the last attempt failed
+//	)
+//	index on (id) where published_at is null
+//
+// Delivery is at least once: a crash between Kafka's acknowledgement and the
+// published_at update publishes a row again, so consumers de-duplicate on the
+// event id (the mailer does).
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"kinoteka/internal/apperr"
+	"kinoteka/internal/sqldb"
+)
+
+// Message is one event waiting to be published.
+type Message struct {
+	EventID   string // UUID; also the event-id header and the consumers' de-duplication key
+	Topic     string
+	Key       string // record key; the user id, so one user's events stay in order
+	EventType string // the event-type header
+	Payload   []byte // the record value (an events.Envelope in JSON)
+	// Headers are extra record headers; content-type, event-type and event-id
+	// are always added by the relay.
+	Headers   map[string]string
+	CreatedAt time.Time
+}
+
+// Enqueue writes m into the outbox as part of tx. The caller commits tx and
+// then wakes the relay (Relay.Notify); until then the row is invisible to it.
+func Enqueue(ctx context.Context, tx *sql.Tx, m Message) error {
+	if m.EventID == "" || m.Topic == "" || m.EventType == "" || len(m.Payload) == 0 || m.CreatedAt.IsZero() {
+		return errors.New("outbox: message needs an event id, topic, event type, payload and creation time")
+	}
+	headers := m.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	hb, err := json.Marshal(headers)
+	if err != nil {
+		return fmt.Errorf("outbox: headers: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (event_id, topic, msg_key, event_type, payload, headers, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		m.EventID, m.Topic, m.Key, m.EventType, m.Payload, string(hb), dbTime(m.CreatedAt))
+	switch {
+	case sqldb.IsUniqueViolation(err):
+		return apperr.Wrap(err, apperr.Conflict, "the event is already in the outbox")
+	case err != nil:
+		return fmt.Errorf("outbox: enqueue %s: %w", m.EventID, err)
+	}
+	return nil
+}
+
+// dbTime is how times go into the database: UTC, at PostgreSQL's microsecond
+// precision, so a value reads back equal on both engines.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
