@@ -138,3 +138,48 @@ func WriteKey(path string, key *rsa.PrivateKey) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// ParsePublicKeysPEM reads every RSA public key ("PUBLIC KEY" or
+// "RSA PUBLIC KEY" blocks, or certificates) in a PEM document.
+func ParsePublicKeysPEM(b []byte) ([]*rsa.PublicKey, error) {
+	var keys []*rsa.PublicKey
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		var (
+			key any
+			err error
+		)
+		switch block.Type {
+		case "PUBLIC KEY":
+			key, err = x509.ParsePKIXPublicKey(block.Bytes)
+		case "RSA PUBLIC KEY":
+			key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+		case "CERTIFICATE":
+			var cert *x509.Certificate
+			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+				key = cert.PublicKey
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tokens: public key PEM: %w", err)
+		}
+		rk, ok := key.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("tokens: public key PEM: %T is not an RSA key", key)
+		}
+		if rk.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("tokens: public key PEM: %d-bit key is too small", rk.N.BitLen())
+		}
+		keys = append(keys, rk)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("tokens: no public key found in PEM")
+	}
+	return keys, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -47,8 +48,14 @@ type VerifierConfig struct {
 	// MinRefetch is the least time between two JWK set fetches caused by an
 	// unknown kid, so forged kids cannot make films hammer auth.
 	MinRefetch time.Duration
-	Client     *http.Client
-	Now        func() time.Time
+	// StaticKeys are trusted beside (or, with no JWKSURL, instead of) the
+	// fetched JWK set — the original design's configured public key.
+	StaticKeys []*rsa.PublicKey
+	// CacheSize bounds the cache of already verified tokens; 0 means 10,000
+	// and a negative value turns the cache off.
+	CacheSize int
+	Client    *http.Client
+	Now       func() time.Time
 }
 
 // Verifier checks access tokens locally against a cached JWK set.
@@ -57,8 +64,11 @@ type Verifier struct {
 	parser *jwt.Parser
 	group  singleflight.Group
 
+	static   map[string]*rsa.PublicKey
+	verified *verifiedCache // nil when off
+
 	mu        sync.RWMutex
-	keys      map[string]*rsa.PublicKey
+	keys      map[string]*rsa.PublicKey // fetched and static
 	lastFetch time.Time
 }
 
@@ -76,8 +86,21 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	static := map[string]*rsa.PublicKey{}
+	for _, k := range cfg.StaticKeys {
+		static[PublicJWK(k).Kid] = k
+	}
+	var verified *verifiedCache
+	switch {
+	case cfg.CacheSize == 0:
+		verified = newVerifiedCache(10_000)
+	case cfg.CacheSize > 0:
+		verified = newVerifiedCache(cfg.CacheSize)
+	}
 	return &Verifier{
-		cfg: cfg,
+		static:   static,
+		verified: verified,
+		cfg:      cfg,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{"RS256"}),
 			jwt.WithIssuer(cfg.Issuer),
@@ -87,7 +110,7 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 			jwt.WithIssuedAt(),
 			jwt.WithTimeFunc(cfg.Now),
 		),
-		keys: map[string]*rsa.PublicKey{},
+		keys: maps.Clone(static),
 	}
 }
 
@@ -98,6 +121,11 @@ var errBadToken = apperr.New(apperr.Unauthenticated, "invalid_token", "the acces
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
 	if len(token) > MaxTokenBytes {
 		return Principal{}, fail(errors.New("token too large"))
+	}
+	if v.verified != nil {
+		if p, ok := v.verified.get(token, v.cfg.Now()); ok {
+			return p, nil
+		}
 	}
 	var claims accessClaims
 	t, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -116,13 +144,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	if claims.Subject == "" {
 		return Principal{}, fail(errors.New("no sub"))
 	}
-	return Principal{
+	p := Principal{
 		UserID:        claims.Subject,
 		Email:         claims.Email,
 		EmailVerified: claims.EmailVerified,
 		Roles:         claims.Roles,
 		ExpiresAt:     claims.ExpiresAt.Time,
-	}, nil
+	}
+	if v.verified != nil {
+		v.verified.put(token, p, v.cfg.Now())
+	}
+	return p, nil
 }
 
 func fail(cause error) error {
@@ -140,6 +172,9 @@ func (v *Verifier) key(ctx context.Context, kid string) (*rsa.PublicKey, error) 
 	v.mu.RUnlock()
 	if ok {
 		return k, nil
+	}
+	if v.cfg.JWKSURL == "" {
+		return nil, fmt.Errorf("unknown kid %q (static keys only)", kid)
 	}
 	if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
 		return nil, fmt.Errorf("unknown kid %q (JWK set fetched %s ago)", kid, v.cfg.Now().Sub(last).Round(time.Millisecond))
@@ -192,7 +227,7 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys := map[string]*rsa.PublicKey{}
+	keys := maps.Clone(v.static)
 	for _, k := range set.Keys {
 		if k.Use != "" && k.Use != "sig" {
 			continue
@@ -201,7 +236,7 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 			keys[k.Kid] = pub
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == len(v.static) {
 		return errors.New("fetch JWK set: no usable RSA keys")
 	}
 	v.mu.Lock()
