@@ -11,9 +11,22 @@ import (
 	"kinoteka/internal/launch"
 )
 
-// run is the embedded mode: parse the configuration, start everything, print
-// the banner once the services answer, and stop cleanly when ctx ends.
+// command is one "kinoteka NAME …" tool beside the embedded mode.
+type command func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+var commands = map[string]command{
+	"dev-secrets": runDevSecrets,
+}
+
+// run is the embedded mode — parse the configuration, start everything, print
+// the banner once the services answer, and stop cleanly when ctx ends — or,
+// when the first argument names one, a tool.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if cmd, ok := commands[args[0]]; ok {
+			return cmd(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +60,7 @@ func TestDistributed(t *testing.T) {
 		"--smtp-auth-file", authFile, "--database", filepath.Join(dir, "mailpit.db"))
 	WaitHTTP(t, mp, "http://"+mailAPI+"/readyz", 30*time.Second)
 
-	authAddr, filmsAddr, mailerAddr := FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	authAddr := FreeAddr(t)
 	authURL := "http://" + authAddr
 	signingKey := filepath.Join(dir, "auth-key.pem")
 	common := []string{"KAFKA_BROKERS=" + brokers, "LOG_LEVEL=info", "MAIL_TOPIC=" + events.Topic}
@@ -70,30 +72,58 @@ func TestDistributed(t *testing.T) {
 		"AUTH_GENERATE_KEY=true",
 		"AUTH_CODE_SECRET=distributed-test-secret-of-at-least-32-bytes",
 	))
-	films := Start(t, "films", bins["./cmd/films"], append(common,
-		"FILMS_ADDR="+filmsAddr,
-		"FILMS_DATABASE_URL="+sqldbtest.FreshPostgresURL(t),
-		"FILMS_JWKS_URL="+authURL+"/.well-known/jwks.json",
-		"FILMS_ISSUER="+authURL,
-	))
-	mailer := Start(t, "mailer", bins["./cmd/mailer"], append(common,
-		"MAILER_ADDR="+mailerAddr,
-		"SMTP_ADDR="+smtpAddr,
-		"SMTP_SECURITY=starttls",
-		"SMTP_SERVER_NAME=localhost",
-		"SMTP_CA_FILE="+certFile,
-		"SMTP_USERNAME=kinoteka",
-		"SMTP_PASSWORD=s3cret-pass",
-	))
 	WaitHTTP(t, auth, authURL+"/readyz", 60*time.Second)
-	WaitHTTP(t, films, "http://"+filmsAddr+"/readyz", 60*time.Second)
-	WaitHTTP(t, mailer, "http://"+mailerAddr+"/readyz", 60*time.Second)
 
-	env := Env{AuthURL: authURL, FilmsURL: "http://" + filmsAddr, MailURL: "http://" + mailAPI, KeyFile: signingKey}
+	// Two films replicas on one database, two mailers in one consumer group:
+	// the services are stateless, so any replica answers any request.
+	filmsDB := sqldbtest.FreshPostgresURL(t)
+	var filmsURLs []string
+	var procs []*Process
+	for i := range 2 {
+		addr := FreeAddr(t)
+		p := Start(t, fmt.Sprintf("films-%d", i+1), bins["./cmd/films"], append(common,
+			"FILMS_ADDR="+addr,
+			"FILMS_DATABASE_URL="+filmsDB,
+			"FILMS_JWKS_URL="+authURL+"/.well-known/jwks.json",
+			"FILMS_ISSUER="+authURL,
+		))
+		WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
+		filmsURLs = append(filmsURLs, "http://"+addr)
+		procs = append(procs, p)
+	}
+	for i := range 2 {
+		addr := FreeAddr(t)
+		p := Start(t, fmt.Sprintf("mailer-%d", i+1), bins["./cmd/mailer"], append(common,
+			"MAILER_ADDR="+addr,
+			"SMTP_ADDR="+smtpAddr,
+			"SMTP_SECURITY=starttls",
+			"SMTP_SERVER_NAME=localhost",
+			"SMTP_CA_FILE="+certFile,
+			"SMTP_USERNAME=kinoteka",
+			"SMTP_PASSWORD=s3cret-pass",
+		))
+		WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
+		procs = append(procs, p)
+	}
+
+	env := Env{AuthURL: authURL, FilmsURL: filmsURLs[0], MailURL: "http://" + mailAPI, KeyFile: signingKey}
 	env.Walkthrough(t)
 
+	// Several sign-ups spread over the partitions, so both mailers send; a
+	// favourite written through one films replica is read through the other.
+	for i := range 6 {
+		tk := env.SignUp(t, fmt.Sprintf("replica-%d-%d@example.com", i, time.Now().UnixNano()), "correct horse battery")
+		if r := env.Do(t, http.MethodPut, filmsURLs[0]+"/v1/me/favorites/7", nil, tk.AccessToken); r.Status >= 300 {
+			t.Fatalf("favourite through films-1: %d %s", r.Status, r.Body)
+		}
+		r := env.Do(t, http.MethodGet, filmsURLs[1]+"/v1/me/favorites", nil, tk.AccessToken)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"id":7`) {
+			t.Fatalf("favourites through films-2: %d %s", r.Status, r.Body)
+		}
+	}
+
 	// Each binary stops cleanly on SIGTERM.
-	for _, p := range []*Process{mailer, films, auth} {
+	for _, p := range append(procs, auth) {
 		p.Stop()
 		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 			t.Errorf("%s exited with %d after SIGTERM", p.Name, code)

@@ -6,11 +6,13 @@ package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -39,8 +41,9 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 		return fmt.Errorf("usage: %s [healthcheck] (configured by environment variables, see docs/operations.md)", s.Name)
 	}
 	log := Logger(stdout, getenv("LOG_LEVEL")).With("service", s.Name)
-	cfg, err := s.Load(getenv)
-	if err != nil {
+	env := &FileEnv{Getenv: getenv}
+	cfg, err := s.Load(env.Get)
+	if err := errors.Join(env.Err(), err); err != nil {
 		return fmt.Errorf("%s: config: %w", s.Name, err)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -54,6 +57,34 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 	log.Info("stopped")
 	return nil
 }
+
+// FileEnv follows the Docker secrets convention: when NAME is unset and
+// NAME_FILE names a file, NAME's value is that file's content without the
+// trailing newline, so secrets never have to sit in the environment.
+type FileEnv struct {
+	Getenv func(string) string
+	err    error
+}
+
+// Get returns NAME's value, from the environment or from NAME_FILE.
+func (f *FileEnv) Get(name string) string {
+	if v := f.Getenv(name); v != "" {
+		return v
+	}
+	path := f.Getenv(name + "_FILE")
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		f.err = errors.Join(f.err, fmt.Errorf("%s_FILE: %w", name, err))
+		return ""
+	}
+	return strings.TrimRight(string(b), "\r\n")
+}
+
+// Err reports every NAME_FILE that could not be read.
+func (f *FileEnv) Err() error { return f.err }
 
 // Logger returns a JSON logger at the named level (debug, info, warn, error).
 func Logger(w io.Writer, level string) *slog.Logger {

@@ -1,0 +1,233 @@
+// Package deploy holds the container build and the docker-compose topology.
+// No Docker engine runs where the tests run, so this test loads the compose
+// file with compose-go — the loader Docker Compose itself uses — and checks
+// the topology against the services' own configuration code.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"kinoteka/internal/auth"
+	"kinoteka/internal/films"
+	"kinoteka/internal/mailer"
+)
+
+func loadProject(t *testing.T) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"},
+		cli.WithWorkingDirectory("."),
+		cli.WithEnv(nil), // the defaults written in the file, not this machine's environment
+		cli.WithName("kinoteka"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("compose-go refuses the file: %v", err)
+	}
+	return p
+}
+
+// kinotekaServices maps each service of ours to the configuration loader its
+// binary runs and the variable its listen address comes from.
+var kinotekaServices = map[string]struct {
+	addrEnv string
+	load    func(getenv func(string) string) error
+}{
+	"auth":   {"AUTH_ADDR", func(g func(string) string) error { _, err := auth.LoadConfig(g); return err }},
+	"films":  {"FILMS_ADDR", func(g func(string) string) error { _, err := films.LoadConfig(g); return err }},
+	"mailer": {"MAILER_ADDR", func(g func(string) string) error { _, err := mailer.LoadConfig(g); return err }},
+}
+
+func env(s types.ServiceConfig) map[string]string {
+	out := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
+func TestComposeDependenciesAreHealthGated(t *testing.T) {
+	p := loadProject(t)
+	for name, s := range p.Services {
+		if s.Restart == "" {
+			t.Errorf("%s: no restart policy", name)
+		}
+		for dep, d := range s.DependsOn {
+			target, ok := p.Services[dep]
+			if !ok {
+				t.Errorf("%s depends on unknown service %s", name, dep)
+				continue
+			}
+			switch d.Condition {
+			case types.ServiceConditionHealthy:
+				if target.HealthCheck == nil || len(target.HealthCheck.Test) == 0 || target.HealthCheck.Disable {
+					t.Errorf("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+				}
+			case types.ServiceConditionCompletedSuccessfully:
+				if target.Restart != "no" {
+					t.Errorf("%s waits for %s to complete, but %s restarts (%q)", name, dep, dep, target.Restart)
+				}
+			default:
+				t.Errorf("%s depends on %s with condition %q; want service_healthy or service_completed_successfully", name, dep, d.Condition)
+			}
+		}
+	}
+	for name := range kinotekaServices {
+		s, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("no %s service", name)
+		}
+		if s.HealthCheck == nil || !slices.Contains(s.HealthCheck.Test, "healthcheck") {
+			t.Errorf("%s: healthcheck should run the binary's own probe, got %v", name, s.HealthCheck)
+		}
+	}
+}
+
+// Every variable a service reads is set where its default would be wrong in
+// a container, every variable set is one the service reads (a typo would be
+// silently ignored otherwise), and the configuration loads.
+func TestComposeEnvironmentMatchesWhatServicesRead(t *testing.T) {
+	p := loadProject(t)
+	for name, svc := range kinotekaServices {
+		t.Run(name, func(t *testing.T) {
+			vars := env(p.Services[name])
+			read := map[string]bool{"LOG_LEVEL": true, svc.addrEnv: true}
+			getenv := func(k string) string {
+				read[k] = true
+				if v, ok := vars[k]; ok {
+					return v
+				}
+				if _, ok := vars[k+"_FILE"]; ok {
+					return "a-secret-mounted-from-a-file-0123456789abcdef"
+				}
+				return ""
+			}
+			if err := svc.load(getenv); err != nil {
+				t.Fatalf("the service refuses the compose environment: %v", err)
+			}
+			for k, v := range vars {
+				if base, isFile := strings.CutSuffix(k, "_FILE"); !read[k] && !(isFile && read[base]) {
+					t.Errorf("%s=%q is set but %s never reads it", k, v, name)
+				}
+				if strings.Contains(v, "127.0.0.1") || strings.HasPrefix(v, "sqlite:") {
+					t.Errorf("%s=%q points at the container itself", k, v)
+				}
+			}
+			host, _, err := net.SplitHostPort(vars[svc.addrEnv])
+			if err != nil || host != "0.0.0.0" {
+				t.Errorf("%s=%q: must listen on 0.0.0.0 to be reachable from other containers", svc.addrEnv, vars[svc.addrEnv])
+			}
+		})
+	}
+	authEnv, filmsEnv := env(p.Services["auth"]), env(p.Services["films"])
+	if authEnv["AUTH_ISSUER"] != filmsEnv["FILMS_ISSUER"] || authEnv["AUTH_AUDIENCE"] != filmsEnv["FILMS_AUDIENCE"] {
+		t.Errorf("films expects iss %q aud %q, auth issues iss %q aud %q",
+			filmsEnv["FILMS_ISSUER"], filmsEnv["FILMS_AUDIENCE"], authEnv["AUTH_ISSUER"], authEnv["AUTH_AUDIENCE"])
+	}
+	if u, err := url.Parse(filmsEnv["FILMS_JWKS_URL"]); err != nil || u.Hostname() != "auth" {
+		t.Errorf("FILMS_JWKS_URL=%q should name the auth service", filmsEnv["FILMS_JWKS_URL"])
+	}
+}
+
+// Each service's database exists, owned by that service's own role.
+func TestComposeDatabasePerService(t *testing.T) {
+	p := loadProject(t)
+	initSQL, err := os.ReadFile("postgres-init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for name, s := range p.Services {
+		for k, v := range env(s) {
+			if !strings.HasSuffix(k, "_DATABASE_URL") {
+				continue
+			}
+			u, err := url.Parse(v)
+			if err != nil || u.Scheme != "postgres" {
+				t.Errorf("%s %s=%q: want a postgres:// URL", name, k, v)
+				continue
+			}
+			db, user := strings.TrimPrefix(u.Path, "/"), u.User.Username()
+			if other, ok := seen[db]; ok {
+				t.Errorf("%s and %s share database %s", name, other, db)
+			}
+			seen[db] = name
+			if !strings.Contains(string(initSQL), fmt.Sprintf("CREATE DATABASE %s OWNER %s;", db, user)) {
+				t.Errorf("postgres-init.sql does not create database %s owned by %s", db, user)
+			}
+		}
+	}
+	for _, name := range []string{"auth", "films"} {
+		if !slices.Contains(mapValues(seen), name) {
+			t.Errorf("%s has no database URL", name)
+		}
+	}
+}
+
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Images are pinned, build targets exist in the Dockerfile, mounted files
+// exist, and the services meant to scale publish no fixed host port.
+func TestComposeImagesBuildsAndScaling(t *testing.T) {
+	p := loadProject(t)
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?mi)^FROM\s+\S+\s+AS\s+(\S+)`).FindAllStringSubmatch(string(dockerfile), -1) {
+		targets[m[1]] = true
+	}
+	for name, s := range p.Services {
+		if s.Image == "" || !strings.Contains(s.Image, ":") || strings.HasSuffix(s.Image, ":latest") {
+			t.Errorf("%s: image %q is not pinned to a tag", name, s.Image)
+		}
+		if s.Build != nil {
+			if !targets[s.Build.Target] {
+				t.Errorf("%s: build target %q is not in the Dockerfile (have %v)", name, s.Build.Target, targets)
+			}
+			if filepath.Base(s.Build.Dockerfile) != "Dockerfile" {
+				t.Errorf("%s: builds from %q", name, s.Build.Dockerfile)
+			}
+		}
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s mounts %s: %v", name, v.Source, err)
+				}
+			}
+		}
+	}
+	for _, name := range []string{"films", "mailer"} {
+		if ports := p.Services[name].Ports; len(ports) > 0 {
+			t.Errorf("%s is scaled with --scale but publishes host ports %v", name, ports)
+		}
+	}
+	for _, name := range []string{"kafka", "postgres", "mailpit", "auth", "films", "mailer", "proxy", "kafka-topics", "secrets"} {
+		if _, ok := p.Services[name]; !ok {
+			t.Errorf("no %s service", name)
+		}
+	}
+}
