@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +26,18 @@ type Service[C any] struct {
 	DefaultAddr string // "127.0.0.1:8081"
 	Load        func(getenv func(string) string) (C, error)
 	Run         func(ctx context.Context, cfg C, log *slog.Logger, ln net.Listener) error
+}
+
+// Main is the whole main function of a service binary: it runs s until
+// SIGINT or SIGTERM and exits non-zero on failure.
+func Main[C any](s Service[C]) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, s, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
 
 // Run starts the service described by s. With the single argument

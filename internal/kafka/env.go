@@ -1,0 +1,54 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DefaultBrokers is where the embedded broker listens.
+const DefaultBrokers = "127.0.0.1:9092"
+
+// ConfigFromEnv reads the variables every Kafka client of Kinoteka shares —
+// KAFKA_BROKERS, KAFKA_TLS, KAFKA_SASL_MECHANISM, KAFKA_SASL_USER,
+// KAFKA_SASL_PASSWORD — and reports every problem at once, each naming its
+// variable.
+func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) {
+	cfg := Config{ClientID: clientID}
+	var errs []error
+	brokers := getenv("KAFKA_BROKERS")
+	if strings.TrimSpace(brokers) == "" {
+		brokers = DefaultBrokers
+	}
+	for b := range strings.SplitSeq(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Brokers = append(cfg.Brokers, b)
+		}
+	}
+	if v := strings.TrimSpace(getenv("KAFKA_TLS")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KAFKA_TLS: %q is not a boolean", v))
+		}
+		cfg.TLS = b
+	}
+	cfg.SASL = strings.ToLower(strings.TrimSpace(getenv("KAFKA_SASL_MECHANISM")))
+	cfg.User, cfg.Password = getenv("KAFKA_SASL_USER"), getenv("KAFKA_SASL_PASSWORD")
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one host:port"))
+	}
+	switch cfg.SASL {
+	case "":
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if cfg.User == "" || cfg.Password == "" {
+			errs = append(errs, errors.New("KAFKA_SASL_USER and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM"))
+		}
+		if cfg.SASL == "plain" && !cfg.TLS {
+			errs = append(errs, errors.New("KAFKA_SASL_MECHANISM=plain sends the password in clear: set KAFKA_TLS=true"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM: %q is not one of plain, scram-sha-256, scram-sha-512", cfg.SASL))
+	}
+	return cfg, errors.Join(errs...)
+}
