@@ -50,6 +50,15 @@ type Config struct {
 	// its code, anything else becomes 451). It plays the part of Mailpit's
 	// chaos triggers in tests.
 	Fault func(stage Stage) error
+	// RecipientFault, when set, is asked about each RCPT TO address after
+	// Fault, and answers the same way: a chaos trigger for one mailbox
+	// (say, 550 for a user that does not exist) among good ones.
+	RecipientFault func(rcpt string) error
+
+	// Received, when set, hears about every message as it is stored,
+	// before the client is answered 250. Tests and benchmarks count and
+	// time deliveries with it even beyond MaxMessages.
+	Received func(m Message)
 }
 
 // Message is one received mail.

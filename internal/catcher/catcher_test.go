@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -255,5 +256,41 @@ func TestMaxMessages(t *testing.T) {
 	msgs := cat.Messages()
 	if len(msgs) != 2 || msgs[0].Subject != "two" || msgs[1].Subject != "three" {
 		t.Fatalf("kept %+v, want two and three", msgs)
+	}
+}
+
+func TestRecipientFaultAndReceived(t *testing.T) {
+	var received []string // Message-IDs, in the order the hook heard them
+	cat, addr := start(t, catcher.Config{
+		MaxMessages: 1,
+		RecipientFault: func(rcpt string) error {
+			if rcpt == "ghost@example.com" {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			}
+			return nil
+		},
+		// Called on the session's goroutine before the 250: no lock needed
+		// while the test's one client waits for its answer.
+		Received: func(m catcher.Message) { received = append(received, m.MessageID) },
+	})
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if code := smtpCode(send(c, "ghost@example.com", simpleMail)); code != 550 {
+		t.Errorf("mail to the missing user: code %d, want 550", code)
+	}
+	if err := c.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := send(c, "alice@example.com", strings.Replace(simpleMail, "m1@", id+"@", 1)); err != nil {
+			t.Fatalf("mail to a good user: %v", err)
+		}
+	}
+	// The hook hears every message, even those the inbox bound dropped.
+	if !slices.Equal(received, []string{"a@kinoteka.local", "b@kinoteka.local"}) || len(cat.Messages()) != 1 {
+		t.Errorf("received %v, inbox %d; want a and b heard, one kept", received, len(cat.Messages()))
 	}
 }

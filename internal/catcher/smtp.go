@@ -76,6 +76,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.fault(StageRcpt); err != nil {
 		return err
 	}
+	if f := s.c.cfg.RecipientFault; f != nil {
+		if err := asSMTPError(f(to)); err != nil {
+			return err
+		}
+	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
 }
@@ -90,6 +95,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	m := s.c.store(raw, s.from, s.rcpts, s.username)
 	s.c.log.Debug("mail caught", "id", m.ID, "size", m.Size)
+	if s.c.cfg.Received != nil {
+		s.c.cfg.Received(m)
+	}
 	return nil
 }
 
@@ -101,7 +109,11 @@ func (s *session) fault(stage Stage) error {
 	if s.c.cfg.Fault == nil {
 		return nil
 	}
-	err := s.c.cfg.Fault(stage)
+	return asSMTPError(s.c.cfg.Fault(stage))
+}
+
+// asSMTPError keeps an *smtp.SMTPError's code and makes anything else a 451.
+func asSMTPError(err error) error {
 	if err == nil {
 		return nil
 	}

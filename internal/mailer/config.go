@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,20 @@ const (
 	DefaultGroup    = "kinoteka-mailer"
 	DefaultTimeout  = 10 * time.Second
 	DefaultBrokers  = "127.0.0.1:9092"
+
+	// DefaultDatabaseURL is where LoadConfig puts the delivery log.
+	DefaultDatabaseURL = "sqlite:data/mailer.db"
+	// DefaultConnections is the SMTP connection pool's size.
+	DefaultConnections = 4
+	// DefaultMessagesPerConnection: a connection is closed and replaced
+	// after this many messages, as many providers cap a session.
+	DefaultMessagesPerConnection = 100
+	// DefaultMaxAttempts bounds the attempts at a message the SMTP server
+	// keeps deferring (4yz at MAIL, RCPT or DATA) before it is dead-lettered.
+	// Failures of the connection itself are retried without a bound.
+	DefaultMaxAttempts = 10
+	// DefaultLogRetention is how long the delivery log keeps an entry.
+	DefaultLogRetention = 7 * 24 * time.Hour
 )
 
 // SMTPConfig says how to reach the SMTP server.
@@ -40,14 +55,32 @@ type SMTPConfig struct {
 	ServerName string        // TLS server name; default: host of Addr
 	From       string        // default "Kinoteka <no-reply@kinoteka.local>"
 	Timeout    time.Duration // dial and per-command timeout, default 10s
+	// Connections is how many connections the sender keeps open and uses
+	// at once; default DefaultConnections.
+	Connections int
+	// MessagesPerConnection recycles a connection after this many messages;
+	// default DefaultMessagesPerConnection; 1 opens one per message.
+	MessagesPerConnection int
 }
 
 // Config is the mailer's whole configuration.
 type Config struct {
 	Kafka kafka.Config
-	Topic string // default events.Topic
+	Topic string // default events.Topic; dead letters go to events.DLQ(Topic)
 	Group string // consumer group, default "kinoteka-mailer"
 	SMTP  SMTPConfig
+	// DatabaseURL holds the delivery log: "sqlite:PATH" or "postgres://…",
+	// shared by every replica. Empty means an in-memory SQLite database,
+	// which de-duplicates only until the process ends; LoadConfig defaults
+	// to DefaultDatabaseURL.
+	DatabaseURL string
+	// MaxAttempts bounds the attempts at a deferred message (4yz) before it
+	// is dead-lettered; default DefaultMaxAttempts.
+	MaxAttempts int
+	// LogRetention is how long delivery log entries are kept; default
+	// DefaultLogRetention. It must outlast the topic's retention, or a
+	// re-delivered old record could be sent again.
+	LogRetention time.Duration
 }
 
 // LoadConfig reads the configuration from the environment (see the package
@@ -61,8 +94,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			User:     getenv("KAFKA_SASL_USER"),
 			Password: getenv("KAFKA_SASL_PASSWORD"),
 		},
-		Topic: strings.TrimSpace(getenv("MAIL_TOPIC")),
-		Group: strings.TrimSpace(getenv("MAILER_GROUP")),
+		Topic:       strings.TrimSpace(getenv("MAIL_TOPIC")),
+		Group:       strings.TrimSpace(getenv("MAILER_GROUP")),
+		DatabaseURL: strings.TrimSpace(getenv("MAILER_DATABASE_URL")),
 		SMTP: SMTPConfig{
 			Addr:       strings.TrimSpace(getenv("SMTP_ADDR")),
 			Security:   strings.ToLower(strings.TrimSpace(getenv("SMTP_SECURITY"))),
@@ -80,12 +114,38 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		cfg.Kafka.TLS = b
 	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = DefaultDatabaseURL
+	}
 	if v := strings.TrimSpace(getenv("SMTP_TIMEOUT")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("SMTP_TIMEOUT: %q is not a duration such as 10s", v))
 		}
 		cfg.SMTP.Timeout = d
+	}
+	if v := strings.TrimSpace(getenv("MAILER_LOG_RETENTION")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MAILER_LOG_RETENTION: %q is not a duration such as 168h", v))
+		}
+		cfg.LogRetention = d
+	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{
+		{"SMTP_CONNECTIONS", &cfg.SMTP.Connections},
+		{"SMTP_MESSAGES_PER_CONNECTION", &cfg.SMTP.MessagesPerConnection},
+		{"MAILER_MAX_ATTEMPTS", &cfg.MaxAttempts},
+	} {
+		if v := strings.TrimSpace(getenv(n.env)); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", n.env, v))
+			}
+			*n.dst = i
+		}
 	}
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -108,11 +168,23 @@ func (c Config) normalize() (Config, error) {
 	if c.Group == "" {
 		c.Group = DefaultGroup
 	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.LogRetention == 0 {
+		c.LogRetention = DefaultLogRetention
+	}
 	smtpCfg, err := c.SMTP.normalize()
 	c.SMTP = smtpCfg
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("MAILER_MAX_ATTEMPTS must be at least 1"))
+	}
+	if c.LogRetention < time.Hour {
+		errs = append(errs, errors.New("MAILER_LOG_RETENTION must be at least 1h (and should outlast the topic's retention)"))
 	}
 	switch c.Kafka.SASL {
 	case "":
@@ -143,6 +215,12 @@ func (s SMTPConfig) normalize() (SMTPConfig, error) {
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
 	}
+	if s.Connections == 0 {
+		s.Connections = DefaultConnections
+	}
+	if s.MessagesPerConnection == 0 {
+		s.MessagesPerConnection = DefaultMessagesPerConnection
+	}
 
 	var errs []error
 	host, port, err := net.SplitHostPort(s.Addr)
@@ -167,6 +245,12 @@ func (s SMTPConfig) normalize() (SMTPConfig, error) {
 	}
 	if s.Timeout < 0 {
 		errs = append(errs, errors.New("SMTP_TIMEOUT must be positive"))
+	}
+	if s.Connections < 1 || s.Connections > 100 {
+		errs = append(errs, errors.New("SMTP_CONNECTIONS must be between 1 and 100"))
+	}
+	if s.MessagesPerConnection < 1 {
+		errs = append(errs, errors.New("SMTP_MESSAGES_PER_CONNECTION must be at least 1"))
 	}
 	return s, errors.Join(errs...)
 }
@@ -222,5 +306,20 @@ func (c Config) LogValue() slog.Value {
 		slog.String("smtp_server_name", c.SMTP.ServerName),
 		slog.String("smtp_from", c.SMTP.From),
 		slog.Duration("smtp_timeout", c.SMTP.Timeout),
+		slog.Int("smtp_connections", c.SMTP.Connections),
+		slog.Int("smtp_messages_per_connection", c.SMTP.MessagesPerConnection),
+		slog.String("database_url", maskURL(c.DatabaseURL)),
+		slog.Int("max_attempts", c.MaxAttempts),
+		slog.Duration("log_retention", c.LogRetention),
 	)
+}
+
+// maskURL hides the password of a database URL such as
+// postgres://user:secret@host/db.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "***" // unparseable: it might hold anything
+	}
+	return u.Redacted()
 }

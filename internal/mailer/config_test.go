@@ -21,28 +21,37 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Errorf("kafka defaults = %+v, topic %q, group %q", cfg.Kafka, cfg.Topic, cfg.Group)
 	}
 	s := cfg.SMTP
-	if s.Addr != "127.0.0.1:1025" || s.Security != SecurityStartTLS || s.From != "Kinoteka <no-reply@kinoteka.local>" || s.Timeout != 10*time.Second {
+	if s.Addr != "127.0.0.1:1025" || s.Security != SecurityStartTLS || s.From != "Kinoteka <no-reply@kinoteka.local>" || s.Timeout != 10*time.Second ||
+		s.Connections != 4 || s.MessagesPerConnection != 100 {
 		t.Errorf("smtp defaults = %+v", s)
+	}
+	if cfg.DatabaseURL != "sqlite:data/mailer.db" || cfg.MaxAttempts != 10 || cfg.LogRetention != 7*24*time.Hour {
+		t.Errorf("database %q, max attempts %d, retention %v", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention)
 	}
 }
 
 func TestLoadConfigValues(t *testing.T) {
 	cfg, err := LoadConfig(env(map[string]string{
-		"KAFKA_BROKERS":        "k1:9092, k2:9092,",
-		"KAFKA_TLS":            "true",
-		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-		"KAFKA_SASL_USER":      "u",
-		"KAFKA_SASL_PASSWORD":  "p",
-		"MAIL_TOPIC":           "mail.v2",
-		"MAILER_GROUP":         "g",
-		"SMTP_ADDR":            "smtp.example.com:465",
-		"SMTP_SECURITY":        "TLS",
-		"SMTP_USERNAME":        "mailer",
-		"SMTP_PASSWORD":        "secret",
-		"SMTP_CA_FILE":         "/etc/ca.pem",
-		"SMTP_SERVER_NAME":     "mx.example.com",
-		"SMTP_FROM":            "Кинотека <robot@example.com>",
-		"SMTP_TIMEOUT":         "3s",
+		"KAFKA_BROKERS":                "k1:9092, k2:9092,",
+		"KAFKA_TLS":                    "true",
+		"KAFKA_SASL_MECHANISM":         "SCRAM-SHA-512",
+		"KAFKA_SASL_USER":              "u",
+		"KAFKA_SASL_PASSWORD":          "p",
+		"MAIL_TOPIC":                   "mail.v2",
+		"MAILER_GROUP":                 "g",
+		"SMTP_ADDR":                    "smtp.example.com:465",
+		"SMTP_SECURITY":                "TLS",
+		"SMTP_USERNAME":                "mailer",
+		"SMTP_PASSWORD":                "secret",
+		"SMTP_CA_FILE":                 "/etc/ca.pem",
+		"SMTP_SERVER_NAME":             "mx.example.com",
+		"SMTP_FROM":                    "Кинотека <robot@example.com>",
+		"SMTP_TIMEOUT":                 "3s",
+		"SMTP_CONNECTIONS":             "8",
+		"SMTP_MESSAGES_PER_CONNECTION": "50",
+		"MAILER_DATABASE_URL":          "postgres://mailer:pw@db/mailer",
+		"MAILER_MAX_ATTEMPTS":          "3",
+		"MAILER_LOG_RETENTION":         "48h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +61,13 @@ func TestLoadConfigValues(t *testing.T) {
 		t.Errorf("kafka = %+v", cfg.Kafka)
 	}
 	want := SMTPConfig{Addr: "smtp.example.com:465", Security: SecurityTLS, Username: "mailer", Password: "secret",
-		CAFile: "/etc/ca.pem", ServerName: "mx.example.com", From: "Кинотека <robot@example.com>", Timeout: 3 * time.Second}
+		CAFile: "/etc/ca.pem", ServerName: "mx.example.com", From: "Кинотека <robot@example.com>", Timeout: 3 * time.Second,
+		Connections: 8, MessagesPerConnection: 50}
 	if cfg.SMTP != want {
 		t.Errorf("smtp = %+v, want %+v", cfg.SMTP, want)
+	}
+	if cfg.DatabaseURL != "postgres://mailer:pw@db/mailer" || cfg.MaxAttempts != 3 || cfg.LogRetention != 48*time.Hour {
+		t.Errorf("database %q, max attempts %d, retention %v", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention)
 	}
 }
 
@@ -75,6 +88,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown sasl", map[string]string{"KAFKA_SASL_MECHANISM": "gssapi"}, "KAFKA_SASL_MECHANISM"},
 		{"sasl without user", map[string]string{"KAFKA_SASL_MECHANISM": "scram-sha-256"}, "KAFKA_SASL_USER"},
 		{"sasl plain without tls", map[string]string{"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "p"}, "KAFKA_TLS"},
+		{"bad connections", map[string]string{"SMTP_CONNECTIONS": "many"}, "SMTP_CONNECTIONS"},
+		{"no connections", map[string]string{"SMTP_CONNECTIONS": "-1"}, "SMTP_CONNECTIONS"},
+		{"bad messages per connection", map[string]string{"SMTP_MESSAGES_PER_CONNECTION": "-5"}, "SMTP_MESSAGES_PER_CONNECTION"},
+		{"bad max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "-1"}, "MAILER_MAX_ATTEMPTS"},
+		{"bad retention", map[string]string{"MAILER_LOG_RETENTION": "forever"}, "MAILER_LOG_RETENTION"},
+		{"short retention", map[string]string{"MAILER_LOG_RETENTION": "5m"}, "MAILER_LOG_RETENTION"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +116,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestConfigLogMasksSecrets(t *testing.T) {
-	cfg, err := LoadConfig(env(map[string]string{"SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "smtp-secret",
+	cfg, err := LoadConfig(env(map[string]string{"SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "smtp-secret", "MAILER_DATABASE_URL": "postgres://mailer:db-secret@db/mailer",
 		"KAFKA_TLS": "1", "KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "k", "KAFKA_SASL_PASSWORD": "kafka-secret"}))
 	if err != nil {
 		t.Fatal(err)

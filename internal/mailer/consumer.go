@@ -2,33 +2,53 @@ package mailer
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"kinoteka/internal/events"
 )
 
-// consumer reads mail requests and hands each to the Sender, one record at
-// a time, and marks a record for commit only when it is finished: the mail
-// was accepted, or the record can never become a mail. franz-go commits the
-// marks (every commitInterval, on revoke and at shutdown), so a crash or a
-// rebalance re-delivers unfinished records rather than losing them.
+// consumer reads mail requests as a member of the consumer group and hands
+// each assigned partition to a worker of its own, so that partitions are
+// mailed in parallel and a partition waiting to retry holds up nobody else.
+//
+// At-least-once discipline: a worker marks a record for commit only when it
+// is finished — the mail was accepted, or the record was parked in the
+// dead-letter topic — and in partition order. franz-go commits the marks
+// every commitInterval; a revoked partition's worker is stopped and its
+// marks committed before the partition moves on, and the final marks are
+// committed at shutdown. A crash or a lost partition therefore re-delivers
+// unfinished records rather than losing them, and the delivery log keeps a
+// re-delivered record that was already sent from being sent twice.
 type consumer struct {
-	cl     *kgo.Client
-	render *renderer
-	send   Sender
-	log    *slog.Logger
-	tune   tuning
+	cl          *kgo.Client
+	render      *renderer
+	send        Sender
+	log         *slog.Logger
+	tune        tuning
+	deliveries  *DeliveryLog
+	maxAttempts int
+	stats       *counters
+	dlq         *deadLetters
 
-	// rebalance is signalled when the group wants to rebalance while we
-	// hold a batch (BlockRebalanceOnPoll): a record stuck in retries then
-	// gives way instead of holding the whole group.
-	rebalance chan struct{}
+	mu      sync.Mutex
+	workers map[topicPartition]*worker
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// counters are the mailer's totals since start, for /metrics and tests.
+type counters struct {
+	sent         atomic.Int64 // mails the SMTP server accepted
+	duplicates   atomic.Int64 // re-delivered records skipped because the log had them as sent
+	deadLettered atomic.Int64 // records parked in the dead-letter topic
+	failures     atomic.Int64 // failed SMTP attempts
 }
 
 // tuning holds the knobs tests turn; defaultTuning is production's.
@@ -37,54 +57,66 @@ type tuning struct {
 	backoffMax     time.Duration // cap of the retry delay
 	commitInterval time.Duration // how often marked offsets are committed
 	maxPoll        int           // records per poll
+	queueLimit     int           // records waiting per partition before its fetching pauses
+	sessionTimeout time.Duration // group session timeout; 0 keeps franz-go's 45s
+	housekeeping   time.Duration // how often old delivery log entries are deleted
 	now            func() time.Time
 }
 
 var defaultTuning = tuning{
 	backoffBase:    time.Second,
 	backoffMax:     30 * time.Second,
-	commitInterval: 5 * time.Second,
-	maxPoll:        100,
+	commitInterval: time.Second,
+	maxPoll:        500,
+	queueLimit:     500,
+	housekeeping:   time.Hour,
 	now:            time.Now,
 }
 
 // groupOptions are the consumer-group options for at-least-once delivery.
 func (c *consumer) groupOptions(group, topic string) []kgo.Opt {
-	return []kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		// A new group must start at the beginning, or mail requested
 		// before the mailer first joined would never be sent.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.AutoCommitMarks(),
+		// A partition resumed after a pause (see worker.push) is fetched
+		// only when the broker answers the fetch in flight, which waits up
+		// to this long when the other partitions are idle.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.AutoCommitInterval(c.tune.commitInterval),
+		// Records are handed to workers between a poll and AllowRebalance,
+		// so a worker always exists for the partitions of a poll.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+			c.stopWorkers(revoked)
 			if err := cl.CommitMarkedOffsets(ctx); err != nil {
-				c.log.Warn("commit on revoke failed; finished records may be sent again", "err", err)
+				c.log.Warn("commit on revoke failed; finished records may be handled again", "err", err)
 			}
 		}),
-		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) {
-			c.log.Warn("partitions lost; uncommitted records will be sent again by their new owner")
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			c.log.Warn("partitions lost; uncommitted records will be handled again by their new owner")
+			c.stopWorkers(lost)
 		}),
-		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
-			select {
-			case c.rebalance <- struct{}{}:
-			default:
-			}
-		}),
+		// Dead letters are produced through the same client; an attempt
+		// must end when the broker is away, to be retried.
+		kgo.RecordDeliveryTimeout(30 * time.Second),
+		kgo.ProducerLinger(0),
 	}
+	if c.tune.sessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.tune.sessionTimeout), kgo.HeartbeatInterval(c.tune.sessionTimeout/10))
+	}
+	return opts
 }
 
-// run polls and handles records until ctx ends. It returns with the last
-// batch settled: finished records marked, unfinished ones rewound.
+// run polls until ctx ends, handing each partition's records to its
+// worker. It returns with every worker stopped: in-flight sends finished,
+// queued records abandoned unmarked.
 func (c *consumer) run(ctx context.Context) {
+	defer c.stopWorkers(nil)
 	for {
-		// A signal left from an earlier batch is stale: that rebalance ran.
-		select {
-		case <-c.rebalance:
-		default:
-		}
 		fetches := c.cl.PollRecords(ctx, c.tune.maxPoll)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			c.cl.AllowRebalance()
@@ -95,122 +127,139 @@ func (c *consumer) run(ctx context.Context) {
 			failed = true
 			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
 		})
-		records := fetches.Records()
-		if failed && len(records) == 0 {
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 {
+				c.worker(p.Topic, p.Partition).push(p.Records)
+			}
+		})
+		c.cl.AllowRebalance()
+		if failed && fetches.NumRecords() == 0 {
 			// Do not spin on a broker that answers only with errors.
-			c.cl.AllowRebalance()
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(c.tune.backoffMax):
+			case <-time.After(c.tune.backoffBase):
 			}
-			continue
 		}
-		done := 0
-		for _, r := range records {
-			if !c.handle(ctx, r) {
+	}
+}
+
+// worker returns the partition's worker, starting it if needed.
+func (c *consumer) worker(topic string, partition int32) *worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	if w, ok := c.workers[tp]; ok {
+		return w
+	}
+	w := &worker{c: c, tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	c.workers[tp] = w
+	go w.run()
+	return w
+}
+
+// stopWorkers stops the workers of the given partitions (all when nil) and
+// waits for them: each finishes the send in flight and abandons the rest.
+func (c *consumer) stopWorkers(partitions map[string][]int32) {
+	c.mu.Lock()
+	var stopping []*worker
+	for tp, w := range c.workers {
+		if partitions == nil || slices.Contains(partitions[tp.topic], tp.partition) {
+			stopping = append(stopping, w)
+			delete(c.workers, tp)
+			close(w.quit)
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+		w.resume() // a partition assigned again later must be fetched again
+	}
+}
+
+// worker mails one partition's records in order.
+type worker struct {
+	c    *consumer
+	tp   topicPartition
+	wake chan struct{} // records were queued
+	quit chan struct{} // closed to stop: the partition is revoked, lost, or we shut down
+	done chan struct{} // closed when run returns
+
+	mu     sync.Mutex
+	queue  []*kgo.Record
+	paused bool
+}
+
+// push queues records, pausing the partition's fetching once the queue is
+// full (a worker retrying a message lets its queue grow), so memory stays
+// bounded and the other partitions keep flowing.
+func (w *worker) push(rs []*kgo.Record) {
+	w.mu.Lock()
+	w.queue = append(w.queue, rs...)
+	if len(w.queue) >= w.c.tune.queueLimit && !w.paused {
+		w.paused = true
+		// Records already fetched for a paused partition are dropped
+		// without moving its position: they come again after the resume.
+		w.c.cl.PauseFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue and resumes fetching, so that the next records
+// arrive while these are mailed.
+func (w *worker) take() []*kgo.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rs := w.queue
+	w.queue = nil
+	if w.paused {
+		w.paused = false
+		w.c.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+	return rs
+}
+
+func (w *worker) resume() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.paused {
+		w.paused = false
+		w.c.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-w.wake:
+		}
+		for {
+			rs := w.take()
+			if len(rs) == 0 {
 				break
 			}
-			c.cl.MarkCommitRecords(r)
-			done++
+			if !w.c.handleBatch(w.quit, rs) {
+				return
+			}
 		}
-		if done < len(records) && ctx.Err() == nil {
-			c.rewind(records[done:])
-		}
-		c.cl.AllowRebalance()
 	}
 }
 
-// rewind moves each partition's fetch position back to its first unfinished
-// record, so that the next poll returns it again. Without this, records
-// polled but not handled would be skipped and a later mark would commit
-// past them.
-func (c *consumer) rewind(rest []*kgo.Record) {
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	for _, r := range rest {
-		if offsets[r.Topic] == nil {
-			offsets[r.Topic] = map[int32]kgo.EpochOffset{}
-		}
-		if _, seen := offsets[r.Topic][r.Partition]; !seen {
-			offsets[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-		}
-	}
-	c.cl.SetOffsets(offsets)
-}
-
-// handle processes one record. It returns true when the record is finished
-// (sent, or skipped for good) and false when it gave up for now because ctx
-// ended or the group wants to rebalance.
-func (c *consumer) handle(ctx context.Context, r *kgo.Record) bool {
-	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
-	d, err := events.Decode(r.Value, fmt.Sprintf("kafka:%s/%d/%d", r.Topic, r.Partition, r.Offset))
-	if err == nil {
-		log = log.With("event_id", d.ID, "type", d.Type, "legacy", d.Legacy)
-	}
-	var m Message
-	if err == nil {
-		m, err = c.render.render(d)
-	}
-	if err != nil {
-		// A record that can never become a mail must not block its
-		// partition. The dead-letter topic (events.DLQ) will keep it once
-		// that issue lands; until then it is logged and skipped. The error
-		// text names the problem, never the code.
-		if errors.Is(err, events.ErrPoison) {
-			log.Warn("skipping a record that is not a valid mail request", "err", err)
-		} else {
-			log.Error("skipping a record that could not be rendered", "err", err)
-		}
+// sleep waits for d; false means quit came first.
+func sleep(quit <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return true
+	case <-quit:
+		return false
 	}
-
-	for attempt := 1; ; attempt++ {
-		// The send itself is not cut short by shutdown: the in-flight
-		// message is finished, bounded by the SMTP timeouts.
-		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
-		err := c.send.Send(sendCtx, m)
-		cancel()
-		switch {
-		case err == nil:
-			log.Info("mail sent", "attempts", attempt)
-			return true
-		case isRejected(err):
-			// 5yz for this message: retrying cannot help. Skipped for now;
-			// the dead-letter topic will keep it once that issue lands.
-			log.Error("mail rejected by the SMTP server; skipped", "err", err, "attempts", attempt)
-			return true
-		}
-		// 4yz, network trouble, or a refusal of our connection (no
-		// STARTTLS, wrong credentials) that every message would meet:
-		// wait and try the same message again, committing nothing.
-		delay := c.backoff(attempt)
-		level := slog.LevelWarn
-		if IsPermanent(err) {
-			level = slog.LevelError // needs an operator: the configuration is wrong
-		}
-		log.Log(ctx, level, "mail not sent; will retry", "err", err, "attempts", attempt, "retry_in", delay)
-		timer := time.NewTimer(delay)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return false
-		case <-c.rebalance:
-			timer.Stop()
-			log.Info("giving way to a group rebalance; the record will be retried")
-			return false
-		}
-	}
-}
-
-// backoff is the delay before retry attempt+1: exponential from
-// backoffBase, capped at backoffMax, with jitter so that replicas do not
-// retry in step.
-func (c *consumer) backoff(attempt int) time.Duration {
-	d := c.tune.backoffBase
-	for i := 1; i < attempt && d < c.tune.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.tune.backoffMax)
-	return d/2 + rand.N(d/2+1)
 }

@@ -35,6 +35,9 @@ var testTuning = tuning{
 	backoffMax:     100 * time.Millisecond,
 	commitInterval: 100 * time.Millisecond,
 	maxPoll:        100,
+	queueLimit:     100,
+	sessionTimeout: 3 * time.Second,
+	housekeeping:   time.Hour,
 	now:            time.Now,
 }
 
@@ -78,7 +81,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, partitions int32) *cluster {
 	t.Helper()
-	kc, err := kfake.NewCluster(kfake.SeedTopics(partitions, topic))
+	kc, err := kfake.NewCluster(kfake.SeedTopics(partitions, topic), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +287,28 @@ func TestConsumerEndToEnd(t *testing.T) {
 			t.Errorf("a one-time code (%s) reached the log", code)
 		}
 	}
-	if !strings.Contains(out, "skipping a record that is not a valid mail request") {
+	if !strings.Contains(out, "record moved to the dead-letter topic") {
 		t.Error("the poison records were not logged")
+	}
+
+	// Both poison records wait in the dead-letter topic, unchanged, with
+	// the reason and where they came from.
+	dead := kc.deadLetters(t)
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dead))
+	}
+	for i, want := range []struct {
+		partition, offset, reason string
+	}{{"0", "2", "not a JSON object"}, {"1", "1", `unknown event type "newsletter"`}} {
+		r := dead[i]
+		h := headers(r)
+		if h[events.HeaderDLQKind] != events.DLQKindPoison || h[events.HeaderDLQTopic] != topic || h[events.HeaderDLQPartition] != want.partition ||
+			h[events.HeaderDLQOffset] != want.offset || h[events.HeaderDLQAttempts] != "0" || !strings.Contains(h[events.HeaderDLQError], want.reason) {
+			t.Errorf("dead letter %d headers = %v", i, h)
+		}
+	}
+	if string(dead[0].Value) != "\x00\xffnot json at all" {
+		t.Errorf("dead letter value = %q, want the original", dead[0].Value)
 	}
 }
 

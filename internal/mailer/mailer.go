@@ -1,7 +1,11 @@
 // Package mailer is the mail service: a Kafka consumer group on the mail
 // request topic that renders each code mail (Russian or English, text and
-// HTML) and sends it over SMTP, committing a record's offset only once the
-// SMTP server has accepted the mail (or the record can never be sent).
+// HTML) and sends it over a pool of SMTP connections, one worker per
+// partition, committing a record's offset only once the SMTP server has
+// accepted the mail or the record is parked in the dead-letter topic
+// (<topic>.dlq). A delivery log in its own database (SQLite or PostgreSQL)
+// keeps a re-delivered event from being mailed twice and tells operators
+// what happened to each event's mail (GET /v1/deliveries/{event_id}).
 //
 // Configuration (LoadConfig) comes from these environment variables:
 //
@@ -18,6 +22,11 @@
 //	SMTP_SERVER_NAME       name to verify in the server certificate, default the host of SMTP_ADDR
 //	SMTP_FROM              default "Kinoteka <no-reply@kinoteka.local>"
 //	SMTP_TIMEOUT           dial and per-command timeout, default 10s
+//	SMTP_CONNECTIONS       connections used at once, default 4
+//	SMTP_MESSAGES_PER_CONNECTION  a connection is replaced after this many messages, default 100
+//	MAILER_DATABASE_URL    the delivery log: sqlite:PATH or postgres://…, default sqlite:data/mailer.db
+//	MAILER_MAX_ATTEMPTS    attempts at a message the server keeps deferring (4yz) before it is dead-lettered, default 10
+//	MAILER_LOG_RETENTION   how long delivery log entries are kept, default 168h
 package mailer
 
 import (
@@ -28,13 +37,15 @@ import (
 	"net/http"
 	"time"
 
+	"kinoteka/internal/events"
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/kafka"
 )
 
-// Run consumes until ctx is done, serving /healthz and /readyz (Kafka
-// reachable) on ln, then shuts down gracefully: it stops fetching, finishes
-// the message in flight, commits, leaves the group and closes.
+// Run consumes until ctx is done, serving /healthz, /readyz (Kafka and the
+// delivery log reachable), /metrics and GET /v1/deliveries/{event_id} on ln,
+// then shuts down gracefully: it stops fetching, finishes the sends in
+// flight, commits, leaves the group and closes its connections.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	return run(ctx, cfg, log, ln, defaultTuning, nil)
 }
@@ -49,6 +60,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	deliveries, err := OpenDeliveryLog(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer deliveries.Close()
 	if send == nil {
 		sender, err := NewSMTPSender(cfg.SMTP, log)
 		if err != nil {
@@ -61,31 +77,41 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	if err != nil {
 		return err
 	}
-	c := &consumer{render: rend, send: send, log: log, tune: tune, rebalance: make(chan struct{}, 1)}
+	stats := &counters{}
+	c := &consumer{
+		render: rend, send: send, log: log, tune: tune, deliveries: deliveries,
+		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
+	}
 	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log))...)
 	if err != nil {
 		return err
 	}
 	c.cl = cl
+	c.dlq = &deadLetters{cl: cl, topic: events.DLQ(cfg.Topic), log: log}
 	log.Info("mailer starting", "config", cfg, "health", ln.Addr().String())
 
-	mux := http.NewServeMux()
-	httpapi.Health(mux, map[string]httpapi.Check{
-		"kafka": func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
+	handler := routes(log, deliveries, stats, map[string]httpapi.Check{
+		"kafka":        func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
+		"delivery_log": deliveries.Ping,
 	})
-	// The health server outlives the consumer by the shutdown, so probes
-	// keep answering while the last message is finished.
+	// The HTTP server outlives the consumer by the shutdown, so probes
+	// keep answering while the last messages are finished.
 	consumeCtx, stopConsuming := context.WithCancel(ctx)
 	defer stopConsuming()
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpErr := make(chan error, 1)
 	go func() {
-		err := httpapi.Serve(httpCtx, ln, httpapi.Observe(log, mux))
+		err := httpapi.Serve(httpCtx, ln, handler)
 		if err != nil {
 			stopConsuming() // no health endpoint, no service
 		}
 		httpErr <- err
+	}()
+	housekeepingDone := make(chan struct{})
+	go func() {
+		defer close(housekeepingDone)
+		c.housekeeping(consumeCtx, cfg.LogRetention)
 	}()
 
 	c.run(consumeCtx)
@@ -93,14 +119,36 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	log.Info("mailer stopping")
 	commitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := cl.CommitMarkedOffsets(commitCtx); err != nil {
-		log.Warn("final commit failed; finished records may be sent again", "err", err)
+		log.Warn("final commit failed; finished records may be handled again", "err", err)
 	}
 	cancel()
 	cl.CloseAllowingRebalance()
+	<-housekeepingDone
 	stopHTTP()
 	if err := <-httpErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	log.Info("mailer stopped")
+	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load())
 	return nil
+}
+
+// housekeeping deletes delivery log entries past their retention, now and
+// every tune.housekeeping, until ctx ends.
+func (c *consumer) housekeeping(ctx context.Context, retention time.Duration) {
+	t := time.NewTicker(c.tune.housekeeping)
+	defer t.Stop()
+	for {
+		n, err := c.deliveries.DeleteBefore(ctx, c.tune.now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn("could not delete old delivery log entries", "err", err)
+		case n > 0:
+			c.log.Info("deleted delivery log entries past retention", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

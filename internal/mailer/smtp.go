@@ -77,19 +77,43 @@ func stepError(step string, err error) *SendError {
 	return se
 }
 
-// SMTPSender sends over one SMTP connection that it keeps open between
-// messages (RSET before each reuse) and re-opens after any failure. It
-// serialises Sends; pooling is a later concern.
+// SMTPSender sends over a pool of up to SMTPConfig.Connections SMTP
+// connections, used by that many Sends at once. A connection is secured
+// and authenticated once, then reused for the next messages: a new message
+// goes straight to MAIL FROM after one that was accepted, and RSET first
+// (which also proves the server still listens) after an idle spell or a
+// refusal. A connection is dropped after a network error, a 4yz reply
+// (421 means the server is closing) or a cancelled send, and closed with
+// QUIT after MessagesPerConnection messages.
 type SMTPSender struct {
 	cfg       SMTPConfig
 	tls       *tls.Config
 	localName string
 	log       *slog.Logger
+	slots     chan struct{} // one per connection that may be in use
 
 	mu     sync.Mutex
-	client *smtp.Client // nil when there is no open connection
-	raw    net.Conn     // its TCP connection, closed to abandon a send
+	idle   []*smtpConn // most recently used last
+	closed bool
 }
+
+// smtpConn is one open, authenticated connection.
+type smtpConn struct {
+	client   *smtp.Client
+	raw      net.Conn // its TCP connection, closed to abandon a send
+	sent     int      // messages accepted over it
+	clean    bool     // the last transaction ended with 250: no RSET needed
+	lastUsed time.Time
+}
+
+// idleCheck: a connection idle longer than this is checked with RSET
+// before reuse; idleClose: one idle longer than this is closed rather than
+// reused, before the server's own idle timer (often a minute or more) can
+// cut it in the middle of a message.
+const (
+	idleCheck = time.Second
+	idleClose = 30 * time.Second
+)
 
 // NewSMTPSender checks cfg and prepares TLS; it does not connect yet, so a
 // mail server that is down at start-up delays mail rather than the service.
@@ -124,51 +148,112 @@ func NewSMTPSender(cfg SMTPConfig, log *slog.Logger) (*SMTPSender, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SMTPSender{cfg: cfg, tls: tlsCfg, localName: localName, log: log}, nil
+	return &SMTPSender{cfg: cfg, tls: tlsCfg, localName: localName, log: log, slots: make(chan struct{}, cfg.Connections)}, nil
 }
 
-// Send delivers m. It gives up when ctx ends, by closing the connection.
+// Send delivers m. It waits for a free connection slot while ctx lasts, and
+// gives up a send in progress when ctx ends, by closing the connection.
 func (s *SMTPSender) Send(ctx context.Context, m Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return stepError(StepConnect, ctx.Err())
+	}
+	defer func() { <-s.slots }()
 	if err := ctx.Err(); err != nil {
 		return stepError(StepConnect, err)
 	}
-	if s.client != nil {
-		// RSET both clears the previous transaction and proves that the
+
+	c := s.take()
+	reused := c != nil
+	if reused && (!c.clean || time.Since(c.lastUsed) > idleCheck) {
+		// RSET both clears any earlier transaction and proves that the
 		// server has not dropped the idle connection meanwhile.
-		if err := s.client.Reset(); err != nil {
+		if err := c.client.Reset(); err != nil {
 			s.log.Debug("smtp connection not reusable, reconnecting", "err", err)
-			s.drop()
+			c.drop()
+			c, reused = nil, false
 		}
 	}
-	if s.client == nil {
-		if err := s.connect(ctx); err != nil {
+	for {
+		if c == nil {
+			var err error
+			if c, err = s.connect(ctx); err != nil {
+				return err
+			}
+		}
+		raw := c.raw
+		stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+		err := c.transaction(m)
+		stop()
+		c.lastUsed = time.Now()
+		if err == nil {
+			c.sent++
+			c.clean = true
+			s.put(c)
+			return nil
+		}
+		c.clean = false
+		if ctx.Err() == nil && IsPermanent(err) {
+			// After a 5yz the connection is fine; the next use resets it.
+			s.put(c)
 			return err
 		}
+		// A network error, a cancelled send or a 4yz: start afresh next time.
+		c.drop()
+		if reused && ctx.Err() == nil && refusedAtMail(err) {
+			// A reused connection the server closed meanwhile fails at
+			// MAIL, before any of the message went out: reconnect at once.
+			c, reused = nil, false
+			continue
+		}
+		return err
 	}
-	raw := s.raw
-	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	defer stop()
-
-	err := s.transaction(m)
-	if err != nil && (ctx.Err() != nil || !IsPermanent(err)) {
-		// A network error, a cancelled send or a 4yz (421 means the server
-		// is closing): start afresh next time. After a 5yz the connection
-		// is fine and the next RSET reuses it.
-		s.drop()
-	}
-	return err
 }
 
-func (s *SMTPSender) transaction(m Message) error {
-	if err := s.client.Mail(m.From, nil); err != nil {
+// refusedAtMail reports a network error or 421 at MAIL FROM.
+func refusedAtMail(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && se.Step == StepMail && (se.Code == 0 || se.Code == 421)
+}
+
+// take returns an idle connection, closing those idle for too long; nil if
+// none is left.
+func (s *SMTPSender) take() *smtpConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.idle) > 0 {
+		c := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if time.Since(c.lastUsed) <= idleClose {
+			return c
+		}
+		go c.quit()
+	}
+	return nil
+}
+
+// put returns c to the pool, or closes it when it has served its share of
+// messages or the sender is closed.
+func (s *SMTPSender) put(c *smtpConn) {
+	s.mu.Lock()
+	if s.closed || c.sent >= s.cfg.MessagesPerConnection {
+		s.mu.Unlock()
+		c.quit()
+		return
+	}
+	s.idle = append(s.idle, c)
+	s.mu.Unlock()
+}
+
+func (c *smtpConn) transaction(m Message) error {
+	if err := c.client.Mail(m.From, nil); err != nil {
 		return stepError(StepMail, err)
 	}
-	if err := s.client.Rcpt(m.To, nil); err != nil {
+	if err := c.client.Rcpt(m.To, nil); err != nil {
 		return stepError(StepRcpt, err)
 	}
-	w, err := s.client.Data()
+	w, err := c.client.Data()
 	if err != nil {
 		return stepError(StepData, err)
 	}
@@ -183,13 +268,13 @@ func (s *SMTPSender) transaction(m Message) error {
 }
 
 // connect opens the connection, secures it as configured and authenticates.
-func (s *SMTPSender) connect(ctx context.Context) (err error) {
+func (s *SMTPSender) connect(ctx context.Context) (_ *smtpConn, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*s.cfg.Timeout)
 	defer cancel()
 	dialer := net.Dialer{Timeout: s.cfg.Timeout}
 	raw, err := dialer.DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return stepError(StepConnect, err)
+		return nil, stepError(StepConnect, err)
 	}
 	// Until connected, a stalled server is cut off when ctx ends.
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
@@ -206,7 +291,7 @@ func (s *SMTPSender) connect(ctx context.Context) (err error) {
 	case SecurityTLS:
 		tc := tls.Client(conn, s.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return stepError(StepConnect, err)
+			return nil, stepError(StepConnect, err)
 		}
 		c = smtp.NewClient(tc)
 	case SecurityStartTLS:
@@ -214,7 +299,7 @@ func (s *SMTPSender) connect(ctx context.Context) (err error) {
 		// credentials or mail ever cross an unencrypted connection.
 		c, err = smtp.NewClientStartTLS(conn, s.tls)
 		if err != nil {
-			return stepError(StepStartTLS, err)
+			return nil, stepError(StepStartTLS, err)
 		}
 	default:
 		c = smtp.NewClient(conn)
@@ -227,20 +312,19 @@ func (s *SMTPSender) connect(ctx context.Context) (err error) {
 		if s.cfg.Security == SecurityStartTLS {
 			step = StepStartTLS
 		}
-		return stepError(step, err)
+		return nil, stepError(step, err)
 	}
 	if s.cfg.Security != SecurityPlain {
 		if state, ok := c.TLSConnectionState(); !ok || !state.HandshakeComplete {
-			return stepError(StepStartTLS, errors.New("connection is not encrypted"))
+			return nil, stepError(StepStartTLS, errors.New("connection is not encrypted"))
 		}
 	}
 	if s.cfg.Username != "" {
 		if err := s.auth(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	s.client, s.raw = c, raw
-	return nil
+	return &smtpConn{client: c, raw: raw, clean: true, lastUsed: time.Now()}, nil
 }
 
 func (s *SMTPSender) auth(c *smtp.Client) error {
@@ -264,23 +348,27 @@ func (s *SMTPSender) auth(c *smtp.Client) error {
 }
 
 // drop forgets the connection without a QUIT.
-func (s *SMTPSender) drop() {
-	if s.client != nil {
-		_ = s.client.Close()
-	}
-	s.client, s.raw = nil, nil
+func (c *smtpConn) drop() { _ = c.client.Close() }
+
+// quit says QUIT and closes the connection.
+func (c *smtpConn) quit() error {
+	err := c.client.Quit()
+	c.drop()
+	return err
 }
 
-// Close says QUIT and closes the connection, if one is open.
+// Close closes the idle connections with QUIT, and each busy one as soon as
+// its send ends.
 func (s *SMTPSender) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client == nil {
-		return nil
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range idle {
+		errs = append(errs, c.quit())
 	}
-	err := s.client.Quit()
-	s.drop()
-	return err
+	return errors.Join(errs...)
 }
 
 // boundedConn caps every deadline go-smtp sets at limit from now. go-smtp

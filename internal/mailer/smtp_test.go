@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,18 +20,40 @@ import (
 	"kinoteka/internal/events"
 )
 
-// countingListener counts accepted connections, to tell reuse from reconnect.
+// countingListener counts accepted connections, to tell reuse from
+// reconnect, and the most that were open at once.
 type countingListener struct {
 	net.Listener
 	accepted atomic.Int32
+	open     atomic.Int32
+	maxOpen  atomic.Int32
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.accepted.Add(1)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	l.accepted.Add(1)
+	n := l.open.Add(1)
+	for {
+		m := l.maxOpen.Load()
+		if n <= m || l.maxOpen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 // startCatcher runs a catcher on a loopback port until the test ends. With
@@ -227,35 +251,49 @@ func TestSenderReplies(t *testing.T) {
 	tests := []struct {
 		stage          catcher.Stage
 		reply          *smtp.SMTPError
-		wantStep       string
+		wantStep       string // "" when the sender recovers on its own and delivers
 		rejected       bool
 		wantReconnects int32 // new connections the next send needs
 	}{
 		{catcher.StageRcpt, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}, StepRcpt, true, 0},
 		{catcher.StageData, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}, StepData, true, 0},
 		{catcher.StageData, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}, StepData, false, 1},
-		{catcher.StageMail, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "closing"}, StepMail, false, 1},
+		{catcher.StageRcpt, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "closing"}, StepRcpt, false, 1},
+		// 421 at MAIL on a reused connection: nothing of the message went
+		// out, so the sender reconnects at once and delivers it.
+		{catcher.StageMail, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "closing"}, "", false, 0},
 	}
 	if err := send("000000"); err != nil {
 		t.Fatal(err)
 	}
+	delivered := 1
 	for _, tt := range tests {
 		stage.Store(tt.stage)
 		reply.Store(tt.reply)
-		se := sendErr(t, send("999999"))
-		if se.Step != tt.wantStep || se.Code != tt.reply.Code || se.Rejected() != tt.rejected || isRejected(se) != tt.rejected {
-			t.Errorf("%d at %s: step %q code %d rejected %v", tt.reply.Code, tt.stage, se.Step, se.Code, se.Rejected())
-		}
 		before := ln.accepted.Load()
+		err := send("999999")
+		if tt.wantStep == "" {
+			if err != nil || ln.accepted.Load()-before != 1 {
+				t.Errorf("%d at %s: err = %v after %d new connections; want delivered over one new connection", tt.reply.Code, tt.stage, err, ln.accepted.Load()-before)
+			}
+			delivered++
+		} else {
+			se := sendErr(t, err)
+			if se.Step != tt.wantStep || se.Code != tt.reply.Code || se.Rejected() != tt.rejected || isRejected(se) != tt.rejected {
+				t.Errorf("%d at %s: step %q code %d rejected %v", tt.reply.Code, tt.stage, se.Step, se.Code, se.Rejected())
+			}
+		}
+		before = ln.accepted.Load()
 		if err := send("111111"); err != nil {
 			t.Fatalf("send after %d: %v", tt.reply.Code, err)
 		}
+		delivered++
 		if got := ln.accepted.Load() - before; got != tt.wantReconnects {
-			t.Errorf("after %d: %d new connections, want %d", tt.reply.Code, got, tt.wantReconnects)
+			t.Errorf("after %d at %s: %d new connections, want %d", tt.reply.Code, tt.stage, got, tt.wantReconnects)
 		}
 	}
-	if n := len(cat.Messages()); n != 1+len(tests) {
-		t.Errorf("%d messages caught, want %d", n, 1+len(tests))
+	if n := len(cat.Messages()); n != delivered {
+		t.Errorf("%d messages caught, want %d", n, delivered)
 	}
 }
 
@@ -331,5 +369,57 @@ func TestSenderConfig(t *testing.T) {
 	}
 	if _, err := NewSMTPSender(SMTPConfig{Security: "ssl"}, nil); err == nil {
 		t.Error("unknown security mode accepted")
+	}
+}
+
+func TestSenderPool(t *testing.T) {
+	serverTLS, caFile := selfSigned(t)
+	cat, ln := startCatcher(t, catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"mailer": "s3cret"}, MaxMessages: 100}, false)
+	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), ServerName: "localhost", CAFile: caFile, Username: "mailer", Password: "s3cret",
+		Connections: 3, MessagesPerConnection: 5})
+	const senders, each = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*each)
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				errs <- s.Send(context.Background(), testMessage(t, fmt.Sprintf("u%d@example.com", g), fmt.Sprintf("%d%05d", g, i)))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(cat.Messages()); n != senders*each {
+		t.Errorf("%d messages caught, want %d", n, senders*each)
+	}
+	// Three at most at once; each secured and authenticated once, then
+	// replaced after five messages (the last ones may still be open with fewer).
+	if m := ln.maxOpen.Load(); m > 3 {
+		t.Errorf("%d connections open at once, want at most 3", m)
+	}
+	if a := ln.accepted.Load(); a < senders*each/5 || a > senders*each/5+3 {
+		t.Errorf("%d connections for %d messages, want 8 to 11 (recycled after 5 each)", a, senders*each)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	waitFor(t, "every connection closed", func() bool { return ln.open.Load() == 0 })
+}
+
+func TestSenderOneConnectionPerMessage(t *testing.T) {
+	cat, ln := startCatcher(t, catcher.Config{}, false)
+	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), Security: SecurityPlain, MessagesPerConnection: 1})
+	for i := range 3 {
+		if err := s.Send(context.Background(), testMessage(t, "a@example.com", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, a := len(cat.Messages()), ln.accepted.Load(); n != 3 || a != 3 {
+		t.Errorf("%d messages over %d connections, want 3 over 3", n, a)
 	}
 }

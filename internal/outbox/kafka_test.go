@@ -2,11 +2,14 @@ package outbox
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
@@ -84,4 +87,48 @@ func TestRelayPublishesToKafka(t *testing.T) {
 			t.Errorf("decoded %+v, %v", d, err)
 		}
 	})
+}
+
+// A row written during a broker outage is older than the producer's
+// delivery timeout by the time the broker is back; it must still go out,
+// also when the first produce request has to be retried.
+func TestRelayPublishesRowsOlderThanTheDeliveryTimeout(t *testing.T) {
+	db := sqldbtest.SQLite(t, migrations(t))
+	cluster, err := kfake.NewCluster(kfake.SeedTopics(1, events.Topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	// The broker refuses the first produce request with a retriable error,
+	// as one just restarted might: the client retries it.
+	cluster.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	producer, err := kafka.NewClient(kafka.Config{Brokers: cluster.ListenAddrs()}, kgo.RecordDeliveryTimeout(2*time.Second), kgo.ProducerLinger(0),
+		kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	old := msg("e-old", "u1")
+	old.Topic, old.CreatedAt = events.Topic, time.Now().Add(-time.Hour)
+	enqueue(t, db, old)
+	r := startRelay(t, db, producer, Options{})
+	r.Notify()
+	if b := r.next(t); !slices.Equal(b.published, []string{"e-old"}) {
+		t.Fatalf("first batch = %+v, want e-old published despite its age", b)
+	}
 }

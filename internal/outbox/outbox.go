@@ -22,8 +22,13 @@
 //	    published_at timestamp/timestamptz, null while pending
 //	    attempts     integer not null default 0        -- failed produce attempts
 //	    last_error   text                              -- why the last attempt failed
+//	    lease_owner  text                              -- the relay holding the row, while it does
+//	    lease_until  timestamp/timestamptz             -- when that claim expires
+//	    next_attempt_at timestamp/timestamptz          -- a failed row waits until then
 //	)
 //	index on (id) where published_at is null
+//	index on (msg_key, id) where published_at is null
+//	index on (published_at) where published_at is not null
 //
 // Delivery is at least once: a crash between Kafka's acknowledgement and the
 // published_at update publishes a row again, so consumers de-duplicate on the

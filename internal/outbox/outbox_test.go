@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -32,16 +31,6 @@ func migrations(t testing.TB) fs.FS {
 		t.Fatal(err)
 	}
 	return sub
-}
-
-// postgresOrSkip opens a fresh PostgreSQL database: several relays share one
-// outbox only there (SQLite is the single-process embedded mode).
-func postgresOrSkip(t *testing.T) *sqldb.DB {
-	t.Helper()
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skip("PostgreSQL only: set " + sqldbtest.EnvPostgres)
-	}
-	return sqldbtest.Postgres(t, migrations(t))
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -137,8 +126,8 @@ func TestEnqueue(t *testing.T) {
 	})
 }
 
-// fakePublisher fails its first failCalls calls, and any record whose key is
-// in failKeys once; it keeps what it published.
+// fakePublisher fails its first failCalls calls, and the records of a key in
+// failKeys in one call; it keeps what it published.
 type fakePublisher struct {
 	mu        sync.Mutex
 	failCalls int
@@ -184,13 +173,16 @@ func (f *fakePublisher) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.
 		case failAll:
 			err = errBrokerDown
 		case f.failKeys[string(r.Key)]:
-			delete(f.failKeys, string(r.Key))
 			err = errBrokerDown
 		}
 		if err == nil {
 			published = append([]string{eventID(r)}, published...)
 		}
 		results = append(results, kgo.ProduceResult{Record: r, Err: err})
+	}
+	// A failing key fails every record of it in this call, then recovers.
+	for _, r := range rs {
+		delete(f.failKeys, string(r.Key))
 	}
 	f.published = append(f.published, published...)
 	return results
@@ -354,35 +346,61 @@ func TestPending(t *testing.T) {
 }
 
 func TestRelaysOfSeveralReplicasPublishEachRowOnce(t *testing.T) {
-	db := postgresOrSkip(t)
-	fake := newFake()
-	fake.hold = 20 * time.Millisecond
-	var msgs []Message
-	for i := range 250 {
-		msgs = append(msgs, msg(fmt.Sprintf("e%03d", i), "u"))
+	tests := []struct {
+		name     string
+		keys     int    // events are spread over this many keys
+		parallel string // whether produce calls must overlap: "yes", "no" or "any"
+	}{
+		// One event per user, the usual case: the replicas claim disjoint
+		// batches and work at once.
+		{"one event per key", 250, "yes"},
+		// A few users with many events each: every key stays in order.
+		{"few keys", 10, "any"},
+		// One user: the key's order forces the replicas to take turns.
+		{"one key", 1, "no"},
 	}
-	enqueue(t, db, msgs...)
-	// Three replicas' relays report into one channel.
-	shared := make(chan batch, 1000)
-	for range 3 {
-		startRelayInto(t, db, fake, Options{Poll: 5 * time.Millisecond}, shared).Notify()
-	}
-	merged := testRelay{batches: shared}
-	total := 0
-	for total < len(msgs) {
-		total += len(merged.next(t).published)
-	}
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
-	got := fake.published
-	want := make([]string, len(msgs))
-	for i, m := range msgs {
-		want[i] = m.EventID
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("published %d records (%v…), want each of %d once, in order", len(got), got[:min(5, len(got))], len(want))
-	}
-	if fake.maxInFlight != 1 {
-		t.Errorf("%d produce calls overlapped; the relays should take turns", fake.maxInFlight)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+				fake := newFake()
+				fake.hold = 20 * time.Millisecond
+				var msgs []Message
+				for i := range 250 {
+					msgs = append(msgs, msg(fmt.Sprintf("e%03d", i), fmt.Sprintf("u%d", i%tt.keys)))
+				}
+				enqueue(t, db, msgs...)
+				// Three replicas' relays report into one channel.
+				shared := make(chan batch, 1000)
+				for range 3 {
+					startRelayInto(t, db, fake, Options{Poll: 5 * time.Millisecond, BatchSize: 10}, shared).Notify()
+				}
+				merged := testRelay{batches: shared}
+				total := 0
+				for total < len(msgs) {
+					total += len(merged.next(t).published)
+				}
+				fake.mu.Lock()
+				defer fake.mu.Unlock()
+				if len(fake.published) != len(msgs) {
+					t.Errorf("published %d records, want each of %d once", len(fake.published), len(msgs))
+				}
+				// Each key's events in enqueue order, each once.
+				perKey := map[string][]string{}
+				for _, id := range fake.published {
+					var n int
+					fmt.Sscanf(id, "e%d", &n)
+					key := fmt.Sprintf("u%d", n%tt.keys)
+					perKey[key] = append(perKey[key], id)
+				}
+				for key, got := range perKey {
+					if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+						t.Errorf("key %s published out of order or twice: %v", key, got)
+					}
+				}
+				if parallel := fake.maxInFlight > 1; tt.parallel != "any" && parallel != (tt.parallel == "yes") {
+					t.Errorf("at most %d produce calls overlapped; want parallel: %s", fake.maxInFlight, tt.parallel)
+				}
+			})
+		})
 	}
 }

@@ -2,13 +2,13 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,17 +23,32 @@ import (
 // The relay bounds every call with a context deadline (Options.AttemptTimeout);
 // the client should also fail records that cannot be delivered in time
 // (kgo.RecordDeliveryTimeout), so that an attempt ends when the broker is down.
+// franz-go's defaults — an idempotent producer with acks=all — are what the
+// relay relies on for "published means on every in-sync replica".
 type Publisher interface {
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
 }
 
 // Options tune a Relay; zero values take the defaults.
 type Options struct {
-	Poll           time.Duration // safety-net poll while idle; default 1s
-	BatchSize      int           // rows per produce call; default 100
+	Poll           time.Duration // safety-net poll while idle, for rows other replicas wrote; default 1s
+	BatchSize      int           // rows claimed and produced at once; default 100
 	AttemptTimeout time.Duration // bound of one produce call; default 10s
-	MinBackoff     time.Duration // wait after the first failed attempt; default 200ms
-	MaxBackoff     time.Duration // the backoff doubles up to this; default 5s
+	MinBackoff     time.Duration // a failed row's first wait, and the relay's after a failed batch; default 200ms
+	MaxBackoff     time.Duration // both double up to this; default 5s
+	// Lease is how long a claim keeps other relays off a batch. A relay that
+	// crashes holding rows delays them by at most this much. Default
+	// AttemptTimeout + 30s; never less than twice AttemptTimeout, so that a
+	// slow but live relay keeps its rows.
+	Lease time.Duration
+	// Retention is how long published rows (without their payloads) stay for
+	// inspection before they are deleted; default 24h.
+	Retention time.Duration
+	// BacklogWarn: the relay logs a warning while the oldest pending row is
+	// older than this; default 1m.
+	BacklogWarn time.Duration
+	Owner       string           // names this relay in lease_owner; default host-pid-random
+	Now         func() time.Time // default time.Now
 }
 
 func (o Options) withDefaults() Options {
@@ -52,16 +67,56 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
 	}
+	if o.Lease <= 0 {
+		o.Lease = o.AttemptTimeout + 30*time.Second
+	}
+	o.Lease = max(o.Lease, 2*o.AttemptTimeout)
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
+	if o.BacklogWarn <= 0 {
+		o.BacklogWarn = time.Minute
+	}
+	if o.Owner == "" {
+		o.Owner = defaultOwner()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
-// Relay publishes pending outbox rows in id order and marks them published.
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "relay"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// housekeepingEvery is how often the relay deletes expired published rows
+// and checks the backlog.
+const housekeepingEvery = time.Minute
+
+// Relay publishes pending outbox rows and marks them published.
+//
+// Each round claims a batch with a lease (one UPDATE; FOR UPDATE SKIP LOCKED
+// on PostgreSQL), produces it outside any transaction, and records the
+// outcome row by row. So the relays of several replicas work in parallel on
+// disjoint batches, registrations never wait for Kafka, and rows claimed by
+// a replica that crashed go out once its lease expires. The claim skips a
+// row while an earlier row with the same key is held or backing off, so one
+// user's events are published in order.
 type Relay struct {
 	db   *sqldb.DB
 	pub  Publisher
 	log  *slog.Logger
 	opts Options
 	wake chan struct{}
+
+	lastHousekeeping time.Time
 
 	// onBatch, when set (by tests), hears about every produced batch once
 	// its outcome is recorded in the database.
@@ -76,6 +131,9 @@ type batch struct {
 
 // NewRelay returns a relay reading db's outbox table and publishing through pub.
 func NewRelay(db *sqldb.DB, pub Publisher, log *slog.Logger, opts Options) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Relay{db: db, pub: pub, log: log, opts: opts.withDefaults(), wake: make(chan struct{}, 1)}
 }
 
@@ -89,12 +147,14 @@ func (r *Relay) Notify() {
 }
 
 // Run publishes until ctx is done, then returns nil. It wakes on Notify and
-// every Poll. After a failure it backs off exponentially up to MaxBackoff —
-// without waking on Notify, so that a broker outage is not hammered once per
-// registration — and keeps every failed row for the next attempt.
+// every Poll. After a failed batch it backs off exponentially up to
+// MaxBackoff — without waking on Notify, so that a broker outage is not
+// hammered once per registration. Failed rows are never dropped: each waits
+// out its own backoff (next_attempt_at) and is tried again.
 func (r *Relay) Run(ctx context.Context) error {
 	var backoff time.Duration
 	for {
+		r.housekeeping(ctx)
 		more, err := r.publishBatch(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -134,65 +194,23 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) bool 
 	return true
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// advisoryLockKey serialises relays of several replicas on PostgreSQL
-// ("kinoteka-outbox" as an arbitrary 63-bit number).
-const advisoryLockKey = 0x6b696e6f6f7574
-
 // publishBatch publishes up to BatchSize pending rows. more reports that the
 // batch was full and fully published, so another one may be waiting.
 func (r *Relay) publishBatch(ctx context.Context) (more bool, err error) {
-	b, err := r.produceBatch(ctx)
+	b, n, err := r.produceBatch(ctx)
 	if r.onBatch != nil && (len(b.published) > 0 || b.failed > 0) {
 		r.onBatch(b)
 	}
-	return err == nil && len(b.published) == r.opts.BatchSize, err
+	return err == nil && n == r.opts.BatchSize, err
 }
 
-// produceBatch reads, produces and marks one batch.
-//
-// On PostgreSQL, where several auth replicas share the table, the batch runs
-// in a transaction holding an advisory lock, so one relay at a time publishes
-// and rows go out once and in order; the others skip the round (they will
-// poll again). The lock does not block the inserting transactions. SQLite is
-// the single-process embedded mode, where holding its only write lock across
-// a network call would stall registrations, so there the batch runs without a
-// transaction.
-func (r *Relay) produceBatch(ctx context.Context) (b batch, err error) {
-	var q querier = r.db.DB
-	if r.db.Dialect == sqldb.Postgres {
-		// database/sql rolls a transaction back when its context ends; this
-		// one must survive a shutdown long enough to record what Kafka took.
-		txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.AttemptTimeout+30*time.Second)
-		defer cancel()
-		tx, err := r.db.BeginTx(txCtx, nil)
-		if err != nil {
-			return batch{}, err
-		}
-		// Commit even when records failed: the rows Kafka did take must be
-		// marked. After a failed statement PostgreSQL refuses the commit.
-		defer func() {
-			if cerr := tx.Commit(); cerr != nil && err == nil {
-				b, err = batch{}, cerr
-			}
-		}()
-		var locked bool
-		if err := tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock($1)", int64(advisoryLockKey)).Scan(&locked); err != nil {
-			return batch{}, err
-		}
-		if !locked {
-			return batch{}, nil
-		}
-		q = tx
-	}
-	rows, err := pending(ctx, q, r.opts.BatchSize)
+// produceBatch claims, produces and settles one batch; n is the number of
+// rows claimed.
+func (r *Relay) produceBatch(ctx context.Context) (b batch, n int, err error) {
+	now := r.opts.Now()
+	rows, err := claim(ctx, r.db, r.opts.Owner, now, now.Add(r.opts.Lease), r.opts.BatchSize)
 	if err != nil || len(rows) == 0 {
-		return batch{}, err
+		return batch{}, 0, err
 	}
 	records := make([]*kgo.Record, len(rows))
 	index := make(map[*kgo.Record]int, len(rows))
@@ -213,20 +231,23 @@ func (r *Relay) produceBatch(ctx context.Context) (b batch, err error) {
 		}
 	}
 	var (
-		published, failed []int64
-		firstErr          error
+		published []int64
+		failed    []row
+		firstErr  error
 	)
-	for i, row := range rows {
+	for i, w := range rows {
 		switch {
 		case !answered[i]:
 			errs[i] = errors.New("the publisher returned no result for the record")
 			fallthrough
 		case errs[i] != nil:
-			failed = append(failed, row.id)
-			firstErr = cmpErr(firstErr, errs[i])
+			failed = append(failed, w)
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
 		default:
-			published = append(published, row.id)
-			b.published = append(b.published, row.eventID)
+			published = append(published, w.id)
+			b.published = append(b.published, w.eventID)
 		}
 	}
 	b.failed = len(failed)
@@ -234,24 +255,54 @@ func (r *Relay) produceBatch(ctx context.Context) (b batch, err error) {
 	// down, or it would be published again after a restart.
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer mcancel()
-	if err := markPublished(mctx, q, published); err != nil {
-		return batch{}, fmt.Errorf("outbox: mark %d rows published: %w", len(published), err)
+	if err := markPublished(mctx, r.db, r.opts.Now(), published); err != nil {
+		return batch{}, len(rows), fmt.Errorf("outbox: mark %d rows published: %w", len(published), err)
 	}
-	if len(failed) > 0 {
-		if err := markFailed(mctx, q, failed, firstErr); err != nil {
-			r.log.WarnContext(ctx, "outbox: could not record a failed attempt", "err", err)
+	if len(failed) == 0 {
+		r.log.DebugContext(ctx, "outbox: published", "count", len(published))
+		return b, len(rows), nil
+	}
+	if ctx.Err() != nil {
+		// Shutting down cut the attempt short: that is not the row's
+		// failure, so hand the rows back as they were.
+		if err := release(mctx, r.db, failed); err != nil {
+			r.log.WarnContext(ctx, "outbox: could not release claimed rows; they wait for their lease to expire", "err", err)
 		}
-		return b, fmt.Errorf("outbox: %d of %d records not published: %w", len(failed), len(rows), firstErr)
+		return b, len(rows), ctx.Err()
 	}
-	r.log.DebugContext(ctx, "outbox: published", "count", len(published))
-	return b, nil
+	if err := markFailed(mctx, r.db, failed, firstErr, r.opts.Now(), r.rowBackoff); err != nil {
+		r.log.WarnContext(ctx, "outbox: could not record a failed attempt; the rows wait for their lease to expire", "err", err)
+	}
+	return b, len(rows), fmt.Errorf("outbox: %d of %d records not published: %w", len(failed), len(rows), firstErr)
 }
 
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
+// rowBackoff is how long a row waits after its attempts-th failure.
+func (r *Relay) rowBackoff(attempts int) time.Duration {
+	d := r.opts.MinBackoff
+	for i := 1; i < attempts && d < r.opts.MaxBackoff; i++ {
+		d *= 2
 	}
-	return err
+	return min(d, r.opts.MaxBackoff)
+}
+
+// housekeeping deletes published rows past their retention and warns about
+// a growing backlog, at most once per housekeepingEvery.
+func (r *Relay) housekeeping(ctx context.Context) {
+	now := r.opts.Now()
+	if !r.lastHousekeeping.IsZero() && now.Sub(r.lastHousekeeping) < housekeepingEvery {
+		return
+	}
+	r.lastHousekeeping = now
+	deleted, err := deletePublished(ctx, r.db, now.Add(-r.opts.Retention))
+	if err != nil && ctx.Err() == nil {
+		r.log.WarnContext(ctx, "outbox: could not delete old published rows", "err", err)
+	} else if deleted > 0 {
+		r.log.InfoContext(ctx, "outbox: deleted published rows past retention", "count", deleted, "retention", r.opts.Retention)
+	}
+	st, err := r.Stats(ctx)
+	if err == nil && st.Pending > 0 && st.OldestAge > r.opts.BacklogWarn {
+		r.log.WarnContext(ctx, "outbox: rows are waiting to be published", "pending", st.Pending, "oldest_age", st.OldestAge.Round(time.Second), "failing", st.Failing)
+	}
 }
 
 type row struct {
@@ -262,15 +313,19 @@ type row struct {
 	eventType string
 	payload   []byte
 	headers   string
-	createdAt time.Time
+	attempts  int
 }
 
 func (w row) record() *kgo.Record {
+	// No Timestamp: franz-go stamps the record when it is produced. Its
+	// RecordDeliveryTimeout counts from the record's timestamp, so a row
+	// written during a broker outage, stamped with its creation time,
+	// would time out the moment the broker is back. The envelope carries
+	// occurred_at for whoever needs the event's own time.
 	rec := &kgo.Record{
-		Topic:     w.topic,
-		Key:       []byte(w.key),
-		Value:     w.payload,
-		Timestamp: w.createdAt,
+		Topic: w.topic,
+		Key:   []byte(w.key),
+		Value: w.payload,
 		Headers: []kgo.RecordHeader{
 			{Key: events.HeaderContentType, Value: []byte("application/json")},
 			{Key: events.HeaderEventType, Value: []byte(w.eventType)},
@@ -286,75 +341,30 @@ func (w row) record() *kgo.Record {
 	return rec
 }
 
-func pending(ctx context.Context, q querier, limit int) ([]row, error) {
-	rs, err := q.QueryContext(ctx, `SELECT id, event_id, topic, msg_key, event_type, payload, headers, created_at
-		FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`, limit)
+// Stats describes the outbox for metrics and operators.
+type Stats struct {
+	Pending   int           // rows not yet published
+	Failing   int           // of which have failed at least once
+	Oldest    time.Time     // creation time of the oldest pending row; zero when none
+	OldestAge time.Duration // how long it has waited, by the relay's clock
+}
+
+// Stats reports the backlog.
+func (r *Relay) Stats(ctx context.Context) (Stats, error) {
+	n, failing, oldest, err := pendingStats(ctx, r.db)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: read pending rows: %w", err)
+		return Stats{}, err
 	}
-	defer rs.Close()
-	var out []row
-	for rs.Next() {
-		var w row
-		if err := rs.Scan(&w.id, &w.eventID, &w.topic, &w.key, &w.eventType, &w.payload, &w.headers, &w.createdAt); err != nil {
-			return nil, fmt.Errorf("outbox: read pending rows: %w", err)
-		}
-		out = append(out, w)
+	st := Stats{Pending: n, Failing: failing, Oldest: oldest}
+	if !oldest.IsZero() {
+		st.OldestAge = max(r.opts.Now().Sub(oldest), 0)
 	}
-	return out, rs.Err()
-}
-
-// markPublished stamps the rows and drops their payloads: a verification
-// code has no business staying in the database once Kafka holds it.
-func markPublished(ctx context.Context, q querier, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	args := []any{dbTime(time.Now())}
-	_, err := q.ExecContext(ctx, "UPDATE outbox SET published_at = $1, payload = NULL WHERE id IN ("+placeholders(2, ids, &args)+")", args...)
-	return err
-}
-
-func markFailed(ctx context.Context, q querier, ids []int64, cause error) error {
-	msg := cause.Error()
-	if len(msg) > 500 {
-		msg = msg[:500]
-	}
-	args := []any{msg}
-	_, err := q.ExecContext(ctx, "UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id IN ("+placeholders(2, ids, &args)+")", args...)
-	return err
-}
-
-// placeholders returns "$from, $from+1, …" for ids and appends ids to args.
-func placeholders(from int, ids []int64, args *[]any) string {
-	var b strings.Builder
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(from+i))
-		*args = append(*args, id)
-	}
-	return b.String()
+	return st, nil
 }
 
 // Pending reports how many rows wait to be published and when the oldest was
 // written (zero when none); for metrics and operators.
 func (r *Relay) Pending(ctx context.Context) (count int, oldest time.Time, err error) {
-	if err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").Scan(&count); err != nil {
-		return 0, time.Time{}, fmt.Errorf("outbox: count pending: %w", err)
-	}
-	if count == 0 {
-		return 0, time.Time{}, nil
-	}
-	// MIN(created_at) would lose the column type on SQLite; the first
-	// pending id is the oldest row anyway.
-	err = r.db.QueryRowContext(ctx, "SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1").Scan(&oldest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return count, time.Time{}, nil
-	}
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("outbox: oldest pending: %w", err)
-	}
-	return count, oldest.UTC(), nil
+	st, err := r.Stats(ctx)
+	return st.Pending, st.Oldest, err
 }

@@ -1,0 +1,141 @@
+package mailer
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"kinoteka/internal/apperr"
+	"kinoteka/internal/sqldb"
+	"kinoteka/internal/sqldb/sqldbtest"
+)
+
+var d0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+
+func TestDeliveryLog(t *testing.T) {
+	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		l := NewDeliveryLog(db)
+		if _, err := l.Get(ctx, "ev-1"); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("Get of an unknown event: %v, want NotFound", err)
+		}
+		base := Delivery{EventID: "ev-1", EventType: "verification_code", Topic: "mail.requests", Partition: 2, Offset: 7}
+		step := func(status Status, attempts int, lastErr string, at time.Time) {
+			t.Helper()
+			d := base
+			d.Status, d.Attempts, d.LastError, d.Updated = status, attempts, lastErr, at
+			if err := l.Record(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step(StatusRetrying, 1, "smtp data: 451 try later", d0)
+		step(StatusRetrying, 1, "smtp connect: refused", d0.Add(time.Second))
+		base.Offset = 9 // re-delivered at another offset after a rebalance
+		step(StatusSent, 1, "", d0.Add(2*time.Second))
+		// A late failure of a duplicate attempt must not make it look unsent.
+		step(StatusRetrying, 1, "smtp data: 451 again", d0.Add(3*time.Second))
+
+		got, err := l.Get(ctx, "ev-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Delivery{
+			EventID: "ev-1", EventType: "verification_code", Status: StatusSent, Attempts: 4, LastError: "smtp data: 451 again",
+			Topic: "mail.requests", Partition: 2, Offset: 9,
+			FirstSeen: d0.Truncate(time.Microsecond), Updated: d0.Add(3 * time.Second).Truncate(time.Microsecond), SentAt: d0.Add(2 * time.Second).Truncate(time.Microsecond),
+		}
+		if got != want {
+			t.Errorf("Get =\n%+v, want\n%+v", got, want)
+		}
+
+		// A poison record: dead-lettered without an SMTP attempt, type unknown.
+		if err := l.Record(ctx, Delivery{EventID: "kafka:mail.requests/0/3", Status: StatusDeadLettered, LastError: "poison message: not JSON",
+			Topic: "mail.requests", Offset: 3, Updated: d0}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.Get(ctx, "kafka:mail.requests/0/3"); err != nil || got.Status != StatusDeadLettered || got.Attempts != 0 || !got.SentAt.IsZero() {
+			t.Errorf("poison entry = %+v, %v", got, err)
+		}
+
+		sent, err := l.Sent(ctx, []string{"ev-1", "kafka:mail.requests/0/3", "ev-unknown"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := slices.Collect(maps.Keys(sent)); !slices.Equal(ids, []string{"ev-1"}) {
+			t.Errorf("Sent = %v, want only ev-1", ids)
+		}
+		if sent, err := l.Sent(ctx, nil); err != nil || len(sent) != 0 {
+			t.Errorf("Sent(nil) = %v, %v", sent, err)
+		}
+
+		// Retention goes by the last update.
+		n, err := l.DeleteBefore(ctx, d0.Add(time.Second))
+		if err != nil || n != 1 {
+			t.Fatalf("DeleteBefore = %d, %v; want the poison entry only", n, err)
+		}
+		if _, err := l.Get(ctx, "ev-1"); err != nil {
+			t.Errorf("ev-1 after DeleteBefore: %v", err)
+		}
+	})
+}
+
+func TestDeliveryLogSentLooksUpManyAtOnce(t *testing.T) {
+	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		l := NewDeliveryLog(db)
+		var ids []string
+		for i := range 500 {
+			id := "ev-" + time.Duration(i).String()
+			ids = append(ids, id)
+			status := StatusRetrying
+			if i%2 == 0 {
+				status = StatusSent
+			}
+			if err := l.Record(ctx, Delivery{EventID: id, Status: status, Attempts: 1, Topic: "t", Updated: d0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent, err := l.Sent(ctx, ids)
+		if err != nil || len(sent) != 250 {
+			t.Fatalf("Sent = %d ids, %v; want 250", len(sent), err)
+		}
+	})
+}
+
+func TestOpenDeliveryLog(t *testing.T) {
+	ctx := context.Background()
+	// No URL: an in-memory database, migrated and usable.
+	l, err := OpenDeliveryLog(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Record(ctx, Delivery{EventID: "e", Status: StatusSent, Attempts: 1, Topic: "t", Updated: d0}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Get(ctx, "e"); err != nil || d.Status != StatusSent {
+		t.Errorf("Get = %+v, %v", d, err)
+	}
+	// A file, in a folder made for it, survives a reopen.
+	path := "sqlite:" + t.TempDir() + "/data/mailer.db" // the folder is created
+	for range 2 {
+		l, err := OpenDeliveryLog(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Record(ctx, Delivery{EventID: "e", Status: StatusRetrying, Attempts: 1, Topic: "t", Updated: d0}); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	l2, err := OpenDeliveryLog(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if d, err := l2.Get(ctx, "e"); err != nil || d.Attempts != 2 {
+		t.Errorf("after a reopen: %+v, %v; want 2 attempts", d, err)
+	}
+}

@@ -1,0 +1,218 @@
+package mailer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"kinoteka/internal/events"
+)
+
+// dbTimeout bounds a delivery log statement, so that a database that hangs
+// slows mail down rather than stopping it (or a rebalance) for good.
+const dbTimeout = 10 * time.Second
+
+// item is a record with what could be decoded from it.
+type item struct {
+	r   *kgo.Record
+	id  string // de-duplication key
+	d   events.Decoded
+	err error // why it is not a valid mail request (wraps events.ErrPoison)
+}
+
+// handleBatch mails one partition's records in order, marking each for
+// commit once finished. It returns false when quit stopped it; the records
+// not marked are then left for the next poll or the partition's next owner.
+func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
+	items := make([]item, len(rs))
+	ids := make([]string, 0, len(rs))
+	for i, r := range rs {
+		it := item{r: r}
+		it.d, it.err = events.Decode(r.Value, legacyID(r))
+		it.id = it.d.ID
+		if it.err != nil {
+			it.id = poisonID(r)
+		} else {
+			ids = append(ids, it.id)
+		}
+		items[i] = it
+	}
+	// One look-up for the whole batch. If the log cannot answer, mail
+	// anyway: a rare duplicate beats a stalled mailer.
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	sent, err := c.deliveries.Sent(ctx, ids)
+	cancel()
+	if err != nil {
+		c.log.Warn("delivery log unavailable; re-delivered records may be mailed twice", "err", err)
+		sent = map[string]bool{}
+	}
+	for _, it := range items {
+		select {
+		case <-quit:
+			return false
+		default:
+		}
+		if !c.handle(quit, it, sent) {
+			return false
+		}
+		c.cl.MarkCommitRecords(it.r)
+	}
+	return true
+}
+
+// legacyID is the de-duplication key of a record without an event id.
+func legacyID(r *kgo.Record) string {
+	return fmt.Sprintf("kafka:%s/%d/%d", r.Topic, r.Partition, r.Offset)
+}
+
+// poisonID names a record that could not be decoded: by its event-id
+// header, else the id field of a malformed envelope, else its position.
+func poisonID(r *kgo.Record) string {
+	if id := headerValue(r, events.HeaderEventID); id != "" {
+		return id
+	}
+	var probe struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(r.Value, &probe) == nil && probe.ID != "" && len(probe.ID) <= 100 {
+		return probe.ID
+	}
+	return legacyID(r)
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// handle processes one record. It returns true when the record is finished
+// (sent, already sent, or dead-lettered) and false when quit stopped it.
+// Log lines name the record and the event, never the address or the code.
+func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) bool {
+	r := it.r
+	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
+	if it.err != nil {
+		return c.deadLetter(quit, log, it, events.DLQKindPoison, it.err, 0)
+	}
+	log = log.With("type", it.d.Type, "legacy", it.d.Legacy)
+	if sent[it.id] {
+		c.stats.duplicates.Add(1)
+		log.Info("mail already sent for this event; not sending it again")
+		return true
+	}
+	m, err := c.render.render(it.d)
+	if err != nil {
+		if !errors.Is(err, events.ErrPoison) {
+			err = fmt.Errorf("%w: rendering failed: %v", events.ErrPoison, err)
+		}
+		return c.deadLetter(quit, log, it, events.DLQKindPoison, err, 0)
+	}
+
+	deferred := 0 // 4yz answers to this message, as opposed to connection trouble
+	for attempt := 1; ; attempt++ {
+		// The send itself is not cut short by a stop: the message in
+		// flight is finished, bounded by the SMTP timeouts.
+		sendCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		err := c.send.Send(sendCtx, m)
+		cancel()
+		if err == nil {
+			c.stats.sent.Add(1)
+			sent[it.id] = true // the same event again in this batch is a duplicate
+			c.record(log, it, StatusSent, 1, "")
+			log.Info("mail sent", "attempts", attempt)
+			return true
+		}
+		c.stats.failures.Add(1)
+		if isRejected(err) {
+			return c.deadLetter(quit, log, it, events.DLQKindRejected, err, attempt)
+		}
+		if isDeferred(err) {
+			deferred++
+			if deferred >= c.maxAttempts {
+				return c.deadLetter(quit, log, it, events.DLQKindGaveUp,
+					fmt.Errorf("deferred %d times, the last: %w", deferred, err), attempt)
+			}
+		}
+		c.record(log, it, StatusRetrying, 1, err.Error())
+		// 4yz, network trouble, or a refusal of our connection (no
+		// STARTTLS, wrong credentials) that every message would meet:
+		// wait and try the same message again, committing nothing.
+		delay := c.backoff(attempt)
+		level := slog.LevelWarn
+		if IsPermanent(err) {
+			level = slog.LevelError // needs an operator: the configuration is wrong
+		}
+		log.Log(context.Background(), level, "mail not sent; will retry", "err", err, "attempts", attempt, "retry_in", delay)
+		if !sleep(quit, delay) {
+			log.Info("giving way to a group rebalance or shutdown; the record will be retried")
+			return false
+		}
+	}
+}
+
+// isDeferred reports a 4yz answer to this message (at MAIL, RCPT or DATA),
+// other than 421, which is the server closing the connection.
+func isDeferred(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && se.Code >= 400 && se.Code <= 499 && se.Code != 421 &&
+		(se.Step == StepMail || se.Step == StepRcpt || se.Step == StepData)
+}
+
+// record writes an outcome to the delivery log. A failure to write is
+// logged, not fatal: the record is still finished, and the log only serves
+// re-deliveries and operators.
+func (c *consumer) record(log *slog.Logger, it item, status Status, attempts int, lastErr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	err := c.deliveries.Record(ctx, Delivery{
+		EventID: it.id, EventType: it.d.Type, Status: status, Attempts: attempts, LastError: lastErr,
+		Topic: it.r.Topic, Partition: it.r.Partition, Offset: it.r.Offset, Updated: c.tune.now(),
+	})
+	if err != nil {
+		log.Warn("could not write the delivery log", "status", status, "err", err)
+	}
+}
+
+// deadLetter parks the record in the dead-letter topic, retrying while the
+// broker does not take it, and logs the outcome, counting the failed SMTP
+// attempt that led to it if there was one; false means quit came first.
+func (c *consumer) deadLetter(quit <-chan struct{}, log *slog.Logger, it item, kind string, cause error, attempts int) bool {
+	log = log.With("reason", kind, "err", cause, "attempts", attempts)
+	for try := 1; ; try++ {
+		err := c.dlq.park(it.r, kind, cause.Error(), attempts, c.tune.now())
+		if err == nil {
+			break
+		}
+		delay := c.backoff(try)
+		log.Warn("could not write to the dead-letter topic; will retry", "dlq_err", err, "retry_in", delay)
+		if !sleep(quit, delay) {
+			return false
+		}
+	}
+	c.stats.deadLettered.Add(1)
+	c.record(log, it, StatusDeadLettered, min(attempts, 1), cause.Error())
+	log.Warn("record moved to the dead-letter topic", "dlq", c.dlq.topic)
+	return true
+}
+
+// backoff is the delay before retry attempt+1: exponential from
+// backoffBase, capped at backoffMax, with jitter so that replicas do not
+// retry in step.
+func (c *consumer) backoff(attempt int) time.Duration {
+	d := c.tune.backoffBase
+	for i := 1; i < attempt && d < c.tune.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.tune.backoffMax)
+	return d/2 + rand.N(d/2+1)
+}
