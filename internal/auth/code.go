@@ -10,14 +10,18 @@ import (
 )
 
 // Code purposes; a code made for one cannot be used for another.
-const purposeVerify = "verify"
+const (
+	purposeVerify = "verify" // proves the address: POST /v1/auth/verify
+	purposeReset  = "reset"  // sets a new password: POST /v1/auth/password/reset
+)
 
 // Rules of one-time codes.
 const (
 	maxCodeAttempts = 5 // wrong tries before a code is burned
-	// maxCodesPerHour bounds the codes issued to one account per hour. With
-	// maxCodeAttempts it caps guessing at 25 tries an hour, whatever an
-	// attacker sends to /register.
+	// maxCodesPerHour bounds the codes (of any purpose) issued to one account
+	// per hour. With maxCodeAttempts it caps guessing at 25 tries an hour and
+	// 50 a day (maxMailsPerDay), whatever an attacker sends to register,
+	// resend or forgot.
 	maxCodesPerHour = 5
 )
 

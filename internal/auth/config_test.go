@@ -97,6 +97,15 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
 		{map[string]string{"KAFKA_SASL_MECHANISM": "gssapi"}, "KAFKA_SASL_MECHANISM"},
 		{map[string]string{"KAFKA_SASL_MECHANISM": "plain"}, "KAFKA_SASL_USER"},
+		{map[string]string{"AUTH_SIGNING_ALG": "HS256"}, "AUTH_SIGNING_ALG"},
+		{map[string]string{"AUTH_SIGNING_KEYS_DIR": "/keys", "AUTH_SIGNING_KEY_FILE": "/k.pem"}, "AUTH_SIGNING_KEYS_DIR"},
+		{map[string]string{"AUTH_REFRESH_TTL": "10s"}, "AUTH_REFRESH_TTL"},
+		{map[string]string{"AUTH_REFRESH_GRACE": "2m"}, "AUTH_REFRESH_GRACE"},
+		{map[string]string{"AUTH_ADMIN_EMAILS": "boss@example.com, not-an-address"}, "AUTH_ADMIN_EMAILS"},
+		{map[string]string{"AUTH_THROTTLE_STORE": "redis"}, "AUTH_THROTTLE_STORE"},
+		{map[string]string{"AUTH_THROTTLE_LOGIN": "ip=lots"}, "AUTH_THROTTLE_LOGIN"},
+		{map[string]string{"AUTH_THROTTLE_RESET": "account=5"}, "AUTH_THROTTLE_RESET"},
+		{map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "AUTH_TRUSTED_PROXIES"},
 	} {
 		if _, ok := tc.vars["AUTH_CODE_SECRET"]; !ok && tc.want != "AUTH_CODE_SECRET" {
 			tc.vars["AUTH_CODE_SECRET"] = secret32
@@ -125,5 +134,49 @@ func TestConfigLogsNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "postgres://auth:") {
 		t.Errorf("the log line hides too much: %s", buf.String())
+	}
+}
+
+func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"AUTH_CODE_SECRET":      secret32,
+		"AUTH_SIGNING_KEYS_DIR": "/run/keys",
+		"AUTH_SIGNING_ALG":      "EdDSA",
+		"AUTH_REFRESH_TTL":      "168h",
+		"AUTH_REFRESH_GRACE":    "0s",
+		"AUTH_ADMIN_EMAILS":     " Boss@Example.com , ops@example.com,",
+		"AUTH_THROTTLE_STORE":   "database",
+		"AUTH_THROTTLE_LOGIN":   "ip=100/10m,account=off",
+		"AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cfg.SigningKeysDir != "/run/keys" || cfg.SigningKeyFile != "" || cfg.SigningAlg != "EdDSA":
+		t.Errorf("keys: dir %q file %q alg %q", cfg.SigningKeysDir, cfg.SigningKeyFile, cfg.SigningAlg)
+	case cfg.RefreshTTL != 168*time.Hour || cfg.RefreshGrace >= 0:
+		t.Errorf("refresh ttl %s grace %s", cfg.RefreshTTL, cfg.RefreshGrace)
+	case !slices.Equal(cfg.adminEmails(), []string{"boss@example.com", "ops@example.com"}):
+		t.Errorf("admins = %v", cfg.adminEmails())
+	case cfg.Throttle.Store != "database" || len(cfg.Throttle.Limits) != 1 ||
+		cfg.Throttle.limits(ActLogin) != (Limits{IP: Rule{100, 10 * time.Minute}}) || cfg.Throttle.limits(ActRegister) != DefaultLimits[ActRegister]:
+		t.Errorf("throttle = %+v", cfg.Throttle)
+	case len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.0.2.1/32":
+		t.Errorf("trusted proxies = %v", cfg.TrustedProxies)
+	}
+	defaults, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (Config{}).withDefaults().RefreshGrace != 10*time.Second {
+		t.Error("a Config built by hand gets no grace window")
+	}
+	if defaults.SigningAlg != "RS256" || defaults.RefreshTTL != 30*24*time.Hour || defaults.RefreshGrace != 10*time.Second ||
+		defaults.Throttle.Store != "memory" || len(defaults.TrustedProxies) != 0 || len(defaults.AdminEmails) != 0 {
+		t.Errorf("defaults = %+v", defaults)
+	}
+	if s := defaults.Throttle.String(); !strings.Contains(s, "login:ip=30/10m,account=10/1h") {
+		t.Errorf("throttle logged as %q", s)
 	}
 }

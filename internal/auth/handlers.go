@@ -28,11 +28,11 @@ func handleRegister(log *slog.Logger, svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
 		if err := httpapi.Decode(w, r, &req); err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		if err := svc.Register(r.Context(), req.Email, req.Password, req.Locale); err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		httpapi.JSON(w, http.StatusAccepted, registerAccepted)
@@ -63,12 +63,12 @@ func handleVerify(log *slog.Logger, svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
 		if err := httpapi.Decode(w, r, &req); err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		t, err := svc.Verify(r.Context(), req.Email, req.Code)
 		if err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		writeTokens(w, t)
@@ -83,12 +83,12 @@ func handleLogin(log *slog.Logger, svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
 		if err := httpapi.Decode(w, r, &req); err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		t, err := svc.Login(r.Context(), req.Email, req.Password)
 		if err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		writeTokens(w, t)
@@ -106,12 +106,12 @@ func handleMe(log *slog.Logger, svc *service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
 		if !ok {
-			httpapi.Error(w, r, log, errInvalidToken)
+			fail(w, r, log, errInvalidToken)
 			return
 		}
 		u, err := svc.Me(r.Context(), token)
 		if err != nil {
-			httpapi.Error(w, r, log, err)
+			fail(w, r, log, err)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -141,14 +141,14 @@ func handleJWKS(svc *service) http.Handler {
 }
 
 // handleDiscovery serves the parts of OpenID Connect Discovery 1.0 that
-// apply to a service issuing RS256 access tokens, so standard JWT libraries
+// apply to a service issuing signed access tokens, so standard JWT libraries
 // can find the keys from the issuer alone. Kinoteka has no authorization
 // endpoint (it is not an OpenID provider), so none is advertised.
-func handleDiscovery(issuer string) http.Handler {
+func handleDiscovery(issuer string, algs []string) http.Handler {
 	doc := map[string]any{
 		"issuer":                                issuer,
 		"jwks_uri":                              issuer + "/.well-known/jwks.json",
-		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"id_token_signing_alg_values_supported": algs,
 		"subject_types_supported":               []string{"public"},
 		"response_types_supported":              []string{"token"},
 		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "email", "email_verified", "roles"},

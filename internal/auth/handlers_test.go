@@ -9,7 +9,7 @@ import (
 	"kinoteka/internal/httpapi"
 )
 
-func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, "http://auth.test") }
+func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, "http://auth.test", nil) }
 
 func TestRegisterAnswersAlikeForNewAndKnownAddresses(t *testing.T) {
 	f := sqliteFixture(t)

@@ -19,6 +19,7 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/tokens"
 )
 
 // testArgon2 keeps the rule tests fast; TestDefaultArgon2MeetsOWASP and
@@ -68,16 +69,17 @@ type fixture struct {
 	notified atomic.Int64
 }
 
-func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+func newFixture(t testing.TB, db *sqldb.DB, opts ...func(*serviceConfig)) *fixture {
 	t.Helper()
-	return newFixtureWith(t, db, testArgon2)
+	return newFixtureWith(t, db, testArgon2, opts...)
 }
 
-func newFixtureWith(t *testing.T, db *sqldb.DB, params Argon2Params) *fixture {
+func newFixtureWith(t testing.TB, db *sqldb.DB, params Argon2Params, opts ...func(*serviceConfig)) *fixture {
 	t.Helper()
 	f := &fixture{db: db, clock: &clock{t: start}}
 	f.codes.Store(100000)
-	svc, err := newService(NewStore(db), testKey(), discard, serviceConfig{
+	signer := tokens.NewSigner(testKey(), "http://auth.test", "kinoteka", 15*time.Minute, f.clock.Now)
+	cfg := serviceConfig{
 		Issuer:     "http://auth.test",
 		Audience:   "kinoteka",
 		AccessTTL:  15 * time.Minute,
@@ -89,7 +91,13 @@ func newFixtureWith(t *testing.T, db *sqldb.DB, params Argon2Params) *fixture {
 		Rand:       rand.Reader,
 		NewCode:    func() (string, error) { return fmt.Sprint(f.codes.Add(1)), nil },
 		Notify:     func() { f.notified.Add(1) },
-	})
+
+		RefreshGrace: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := newService(NewStore(db), signer, discard, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +112,7 @@ func sqliteFixture(t *testing.T) *fixture {
 
 // register registers email with a fixed password and returns the code the
 // outbox would mail.
-func (f *fixture) register(t *testing.T, email string) string {
+func (f *fixture) register(t testing.TB, email string) string {
 	t.Helper()
 	if err := f.svc.Register(context.Background(), email, "correct horse", "en"); err != nil {
 		t.Fatalf("register %s: %v", email, err)
@@ -113,7 +121,7 @@ func (f *fixture) register(t *testing.T, email string) string {
 }
 
 // registerVerified registers and verifies email.
-func (f *fixture) registerVerified(t *testing.T, email string) Tokens {
+func (f *fixture) registerVerified(t testing.TB, email string) Tokens {
 	t.Helper()
 	tok, err := f.svc.Verify(context.Background(), email, f.register(t, email))
 	if err != nil {
@@ -131,7 +139,7 @@ type outboxMail struct {
 	count int // rows in the outbox
 }
 
-func lastMail(t *testing.T, db *sqldb.DB) outboxMail {
+func lastMail(t testing.TB, db *sqldb.DB) outboxMail {
 	t.Helper()
 	var m outboxMail
 	if err := db.QueryRow("SELECT COUNT(*) FROM outbox").Scan(&m.count); err != nil {
@@ -150,7 +158,7 @@ func lastMail(t *testing.T, db *sqldb.DB) outboxMail {
 	return m
 }
 
-func count(t *testing.T, db *sqldb.DB, query string, args ...any) int {
+func count(t testing.TB, db *sqldb.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := db.QueryRow(query, args...).Scan(&n); err != nil {

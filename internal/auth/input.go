@@ -2,7 +2,6 @@ package auth
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"kinoteka/internal/apperr"
 )
@@ -98,21 +97,6 @@ func hostname(s string) bool {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// parseNewPassword checks a password being set: 8 to 128 characters, counted
-// as Unicode code points. It is taken verbatim (no trimming or
-// normalisation), so what the user typed is what is hashed.
-func parseNewPassword(s string) (string, string) {
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		return "", "is required"
-	case n < minPasswordLen:
-		return "", "must be at least 8 characters"
-	case n > maxPasswordLen:
-		return "", "must be at most 128 characters"
-	}
-	return s, ""
 }
 
 // parseLocale maps a language tag to a locale the mails exist in: "ru" for

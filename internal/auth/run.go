@@ -1,8 +1,10 @@
 // Package auth is the auth service: registration with an emailed one-time
-// code, verification, login, and the RS256 access tokens and public keys the
-// other services verify them with. It alone holds the signing key. It never
-// talks to SMTP: the code mail is an event written to its outbox in the same
-// transaction as the account, and a relay publishes it to Kafka.
+// code, verification, login, rotating refresh token families, password
+// recovery, throttling, roles and an audit trail, and the access tokens and
+// public keys the other services verify them with. It alone holds the
+// signing keys. It never talks to SMTP: a code mail is an event written to
+// its outbox in the same transaction as the code, and a relay publishes it
+// to Kafka. docs/security.md lists the threats and the defences.
 //
 // Configuration (LoadConfig):
 //
@@ -10,8 +12,10 @@
 //	AUTH_ISSUER            http://127.0.0.1:8081     iss claim, base of discovery URLs
 //	AUTH_AUDIENCE          kinoteka                  aud claim
 //	AUTH_ACCESS_TTL        15m
-//	AUTH_SIGNING_KEY_FILE  data/auth-signing-key.pem PEM RSA key (PKCS#8 or PKCS#1)
-//	AUTH_GENERATE_KEY      false                     generate the key file when missing
+//	AUTH_SIGNING_KEY_FILE  data/auth-signing-key.pem one PEM private key (RSA, ECDSA P-256, Ed25519); or
+//	AUTH_SIGNING_KEYS_DIR  (none)                    a folder of PEM keys: newest active signs, all published
+//	AUTH_SIGNING_ALG       RS256                     RS256, ES256 or EdDSA: what AUTH_GENERATE_KEY makes
+//	AUTH_GENERATE_KEY      false                     generate a key when there is none (development)
 //	AUTH_CODE_SECRET       (required)                HMAC key of one-time codes, ≥ 32 characters
 //	AUTH_CODE_TTL          10m
 //	KAFKA_BROKERS          127.0.0.1:9092            comma separated
@@ -20,17 +24,21 @@
 //	KAFKA_SASL_USER, KAFKA_SASL_PASSWORD
 //	MAIL_TOPIC             mail.requests
 //	AUTH_OUTBOX_POLL       1s                        the relay's safety-net poll
+//	AUTH_REFRESH_TTL       720h                      a refresh token's life, renewed by each refresh
+//	AUTH_REFRESH_GRACE     10s                       a rotated token repeated this soon gets the same pair (0: off)
+//	AUTH_ADMIN_EMAILS      (none)                    comma separated; these accounts hold the admin role
+//	AUTH_THROTTLE_STORE    memory                    memory (per replica), database (shared), off
+//	AUTH_THROTTLE_<ACTION> see DefaultLimits         e.g. AUTH_THROTTLE_LOGIN=ip=30/10m,account=10/1h;
+//	                                                 actions REGISTER VERIFY RESEND LOGIN REFRESH FORGOT RESET
+//	AUTH_TRUSTED_PROXIES   (none)                    addresses/CIDRs whose X-Forwarded-For is believed
 package auth
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,7 +47,6 @@ import (
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/outbox"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/tokens"
 )
 
 // Run opens and migrates the database, loads (or generates) the signing key,
@@ -68,9 +75,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	if err := db.Migrate(ctx, Migrations); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	key, err := signingKey(cfg)
+	signer, err := newSigner(cfg, log, time.Now)
 	if err != nil {
 		return err
+	}
+	var lim limiter
+	switch cfg.Throttle.Store {
+	case "memory":
+		lim = newMemoryLimiter(100_000)
+	case "database":
+		lim = newSQLLimiter(db.DB)
 	}
 
 	client, err := kafka.NewClient(cfg.Kafka,
@@ -84,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	defer client.Close()
 	relay := outbox.NewRelay(db, client, log, outbox.Options{Poll: cfg.OutboxPoll, AttemptTimeout: 10 * time.Second})
 
-	svc, err := newService(NewStore(db), key, log, serviceConfig{
+	svc, err := newService(NewStore(db), signer, log, serviceConfig{
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
 		AccessTTL:  cfg.AccessTTL,
@@ -95,6 +109,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		Now:        time.Now,
 		Rand:       rand.Reader,
 		Notify:     relay.Notify,
+
+		RefreshTTL:   cfg.RefreshTTL,
+		RefreshGrace: cfg.RefreshGrace,
+		AdminEmails:  cfg.adminEmails(),
+		Limiter:      lim,
+		Limits:       cfg.Throttle.Limits,
 	})
 	if err != nil {
 		return err
@@ -105,31 +125,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- relay.Run(relayCtx) }()
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); svc.sweepEvery(relayCtx, 10*time.Minute) }()
 
-	err = httpapi.Serve(ctx, ln, routes(log, svc, cfg.Issuer))
+	err = httpapi.Serve(ctx, ln, routes(log, svc, cfg.Issuer, cfg.TrustedProxies))
 	stopRelay()
+	<-sweepDone
 	if rerr := <-relayDone; rerr != nil && err == nil {
 		err = rerr
 	}
 	log.InfoContext(ctx, "auth stopped")
 	return err
-}
-
-// signingKey loads the key file or, when allowed, creates it.
-func signingKey(cfg Config) (*rsa.PrivateKey, error) {
-	if cfg.GenerateKey {
-		key, err := tokens.LoadOrGenerateKey(cfg.SigningKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth: signing key %s: %w", cfg.SigningKeyFile, err)
-		}
-		return key, nil
-	}
-	key, err := tokens.LoadKey(cfg.SigningKeyFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("auth: signing key %s does not exist (AUTH_SIGNING_KEY_FILE; set AUTH_GENERATE_KEY=true to generate one for development)", cfg.SigningKeyFile)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("auth: signing key: %w", err)
-	}
-	return key, nil
 }

@@ -1,17 +1,11 @@
 package auth
 
 import (
-	"bytes"
 	"context"
+	"crypto"
 	"crypto/hmac"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,9 +16,6 @@ import (
 	"kinoteka/internal/tokens"
 )
 
-// refreshTTL is how long a refresh token lives.
-const refreshTTL = 30 * 24 * time.Hour
-
 // The answers a client can act on. Verify's failures are 400s (the request
 // carries a bad code; 401 would ask for an Authorization header), and an
 // unknown address answers exactly like a wrong code.
@@ -32,10 +23,21 @@ var (
 	errInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credentials", "the email or password is wrong")
 	errNotVerified        = apperr.New(apperr.Forbidden, "email_not_verified", "confirm your email address with the code sent to it first")
 	errInvalidCode        = apperr.New(apperr.Invalid, "invalid_code", "the code is wrong, already used, or replaced by a newer one")
-	errCodeExpired        = apperr.New(apperr.Invalid, "code_expired", "the code has expired; register again to get a new one")
-	errCodeBurned         = apperr.New(apperr.Invalid, "code_attempts_exceeded", "too many wrong tries burned this code; register again to get a new one")
 	errInvalidToken       = apperr.New(apperr.Unauthenticated, "invalid_token", "the access token is missing, invalid or expired")
 )
+
+// codeErrors are the answers to a right code that can no longer be used;
+// each says where a new code comes from.
+var codeErrors = map[string]struct{ expired, burned error }{
+	purposeVerify: {
+		apperr.New(apperr.Invalid, "code_expired", "the code has expired; ask for a new one with POST /v1/auth/verify/resend"),
+		apperr.New(apperr.Invalid, "code_attempts_exceeded", "too many wrong tries burned this code; ask for a new one with POST /v1/auth/verify/resend"),
+	},
+	purposeReset: {
+		apperr.New(apperr.Invalid, "code_expired", "the code has expired; ask for a new one with POST /v1/auth/password/forgot"),
+		apperr.New(apperr.Invalid, "code_attempts_exceeded", "too many wrong tries burned this code; ask for a new one with POST /v1/auth/password/forgot"),
+	},
+}
 
 // serviceConfig is what the rules depend on; time and randomness are
 // injected so that tests control them.
@@ -51,6 +53,12 @@ type serviceConfig struct {
 	Rand       io.Reader              // salts, refresh tokens, ids
 	NewCode    func() (string, error) // six digits; randomCode(Rand) by default
 	Notify     func()                 // wakes the outbox relay after a commit
+
+	RefreshTTL   time.Duration // a refresh token's life; default 30 days
+	RefreshGrace time.Duration // see sessions.go; 0 or less turns the grace answer off
+	AdminEmails  []string      // normalised addresses that hold the admin role by configuration
+	Limiter      limiter       // nil: no throttling
+	Limits       map[Action]Limits
 }
 
 // Tokens is what a successful verification or login returns.
@@ -73,35 +81,46 @@ type service struct {
 	// beforeConsume, when set (by tests), runs between reading a code and
 	// consuming it: the window in which parallel submissions race.
 	beforeConsume func()
+	// beforeRotate, likewise, runs between reading a live refresh token and
+	// rotating it.
+	beforeRotate func()
 }
 
-func newService(store *Store, key *rsa.PrivateKey, log *slog.Logger, cfg serviceConfig) (*service, error) {
+// newService returns auth's rules over store, signing with signer's key
+// ring (whose issuer, audience and TTL must match cfg).
+func newService(store *Store, signer *tokens.Signer, log *slog.Logger, cfg serviceConfig) (*service, error) {
 	if cfg.NewCode == nil {
 		cfg.NewCode = func() (string, error) { return randomCode(cfg.Rand) }
 	}
 	if cfg.Notify == nil {
 		cfg.Notify = func() {}
 	}
-	signer := tokens.NewSigner(key, cfg.Issuer, cfg.Audience, cfg.AccessTTL, cfg.Now)
-	set, err := json.Marshal(signer.JWKSet())
-	if err != nil {
-		return nil, err
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = defaultRefreshTTL
 	}
 	dummy, err := hashPassword("no account has this password", cfg.Argon2, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
+	var keys []crypto.PublicKey
+	for _, jwk := range signer.JWKSet().Keys {
+		pub, _, err := jwk.Key()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, pub)
+	}
 	return &service{
 		store:  store,
 		signer: signer,
-		// /me checks tokens by exactly the rules films uses, against the
-		// service's own key set served in-process rather than over HTTP.
+		// /me and logout-all check tokens by exactly the rules films uses,
+		// against the service's own public keys.
 		verifier: tokens.NewVerifier(tokens.VerifierConfig{
-			JWKSURL:  cfg.Issuer + "/.well-known/jwks.json",
-			Issuer:   cfg.Issuer,
-			Audience: cfg.Audience,
-			Client:   &http.Client{Transport: staticJSON(set)},
-			Now:      cfg.Now,
+			Issuer:     cfg.Issuer,
+			Audience:   cfg.Audience,
+			Algorithms: signer.Algorithms(),
+			StaticKeys: keys,
+			Now:        cfg.Now,
 		}),
 		log:       log,
 		cfg:       cfg,
@@ -109,18 +128,9 @@ func newService(store *Store, key *rsa.PrivateKey, log *slog.Logger, cfg service
 	}, nil
 }
 
-// staticJSON is an http.RoundTripper that answers every request with one
-// JSON document.
-type staticJSON []byte
-
-func (b staticJSON) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{
-		StatusCode: http.StatusOK, Status: "200 OK", Request: r,
-		Header:        http.Header{"Content-Type": {"application/json"}},
-		Body:          io.NopCloser(bytes.NewReader(b)),
-		ContentLength: int64(len(b)),
-	}, nil
-}
+// defaultRefreshTTL is how long a refresh token lives unless configured:
+// each refresh starts a new 30 days, so an app used monthly stays logged in.
+const defaultRefreshTTL = 30 * 24 * time.Hour
 
 func (s *service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
@@ -137,8 +147,8 @@ func (s *service) newID() (string, error) {
 //   - pending address: the newest registration's password and locale replace
 //     the old ones and a fresh code supersedes the old one (so an attacker who
 //     registered someone's address first does not keep a password on the
-//     account the owner then verifies) — unless maxCodesPerHour codes went out
-//     in the last hour, in which case nothing changes;
+//     account the owner then verifies) — unless the address had its fill of
+//     mail (mailAllowed), in which case nothing changes;
 //   - verified address: nothing happens (the password is hashed all the same,
 //     so the answer takes about as long).
 func (s *service) Register(ctx context.Context, email, password, locale string) error {
@@ -147,7 +157,7 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 	if msg != "" {
 		bad.add("email", msg)
 	}
-	password, msg = parseNewPassword(password)
+	password, msg = parseNewPassword(password, email)
 	if msg != "" {
 		bad.add("password", msg)
 	}
@@ -156,6 +166,9 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 		bad.add("locale", msg)
 	}
 	if err := bad.err(); err != nil {
+		return err
+	}
+	if err := s.throttle(ctx, ActRegister, email); err != nil {
 		return err
 	}
 	hash, err := hashPassword(password, s.cfg.Argon2, s.cfg.Rand)
@@ -167,9 +180,13 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 		return err
 	}
 	now := s.now()
-	var issued bool
+	var (
+		issued  bool
+		outcome string
+		userID  string
+	)
 	err = s.store.InTx(ctx, func(tx *Tx) error {
-		issued = false
+		issued, outcome = false, ""
 		u, err := tx.UserByEmail(ctx, email)
 		switch {
 		case apperr.Is(err, apperr.NotFound):
@@ -180,25 +197,24 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 			if err := tx.CreateUser(ctx, u); err != nil {
 				return err
 			}
+			outcome = "created"
 		case err != nil:
 			return err
 		case u.Verified():
+			userID, outcome = u.ID, "ignored_verified"
 			return nil
 		default:
-			recent, err := tx.RecentCodeTimes(ctx, u.ID, purposeVerify, maxCodesPerHour)
-			if err != nil {
+			if ok, err := s.mailAllowed(ctx, tx, u.ID, now, false); err != nil || !ok {
+				userID, outcome = u.ID, "ignored_mail_limit"
 				return err
-			}
-			if countSince(recent, now.Add(-time.Hour)) >= maxCodesPerHour {
-				return nil
 			}
 			if err := tx.UpdatePending(ctx, u.ID, hash, locale, now); err != nil {
 				return err
 			}
-			u.Locale = locale
+			u.Locale, outcome = locale, "updated"
 		}
-		issued = true
-		return s.issueCode(ctx, tx, u, now)
+		issued, userID = true, u.ID
+		return s.issueCode(ctx, tx, u, purposeVerify, now)
 	})
 	if apperr.Is(err, apperr.Conflict) {
 		// A concurrent registration of the same new address committed
@@ -211,7 +227,28 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 	if issued {
 		s.cfg.Notify()
 	}
+	s.audit(ctx, auditEvent{Event: evRegistered, UserID: userID, Email: email, Detail: map[string]string{"outcome": outcome}})
 	return nil
+}
+
+// Limits on the mail one address receives, whatever asks for it (register,
+// resend, forgot): with maxCodeAttempts they also cap code guessing.
+const (
+	mailGap        = time.Minute // resend and forgot: at most one mail a minute
+	maxMailsPerDay = 10
+)
+
+// mailAllowed reports whether another code may be mailed to userID at now:
+// fewer than maxCodesPerHour in the last hour and maxMailsPerDay in the last
+// day, and, when gap is set, none in the last minute.
+func (s *service) mailAllowed(ctx context.Context, tx *Tx, userID string, now time.Time, gap bool) (bool, error) {
+	recent, err := tx.RecentMailTimes(ctx, userID, maxMailsPerDay)
+	if err != nil {
+		return false, err
+	}
+	return countSince(recent, now.Add(-time.Hour)) < maxCodesPerHour &&
+		countSince(recent, now.Add(-24*time.Hour)) < maxMailsPerDay &&
+		(!gap || countSince(recent, now.Add(-mailGap)) == 0), nil
 }
 
 // countSince counts the times strictly after since.
@@ -225,16 +262,23 @@ func countSince(times []time.Time, since time.Time) int {
 	return n
 }
 
-// issueCode stores a fresh verification code's MAC and, in the same
-// transaction, the outbox event that mails the code.
-func (s *service) issueCode(ctx context.Context, tx *Tx, u User, now time.Time) error {
+// mailTypes are the events that carry each purpose's code.
+var mailTypes = map[string]string{
+	purposeVerify: events.TypeVerificationCode,
+	purposeReset:  events.TypePasswordResetCode,
+}
+
+// issueCode stores a fresh code's MAC for purpose and, in the same
+// transaction, the outbox event that mails the code. The newest code of a
+// purpose is the only live one, so this replaces any earlier code.
+func (s *service) issueCode(ctx context.Context, tx *Tx, u User, purpose string, now time.Time) error {
 	code, err := s.cfg.NewCode()
 	if err != nil {
 		return err
 	}
 	expires := now.Add(s.cfg.CodeTTL)
 	err = tx.InsertCode(ctx, Code{
-		UserID: u.ID, Purpose: purposeVerify, MAC: codeMAC(s.cfg.CodeSecret, purposeVerify, u.ID, code),
+		UserID: u.ID, Purpose: purpose, MAC: codeMAC(s.cfg.CodeSecret, purpose, u.ID, code),
 		ExpiresAt: expires, CreatedAt: now,
 	})
 	if err != nil {
@@ -244,7 +288,7 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, now time.Time) 
 	if err != nil {
 		return err
 	}
-	env, err := events.NewCodeMail(eventID, events.TypeVerificationCode, now,
+	env, err := events.NewCodeMail(eventID, mailTypes[purpose], now,
 		events.CodeMail{Email: u.Email, Code: code, Locale: u.Locale, ExpiresAt: expires})
 	if err != nil {
 		return err
@@ -258,8 +302,8 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, now time.Time) 
 	})
 }
 
-// Verify consumes the newest verification code of the account, activates it
-// and logs it in. The failures, all 400:
+// checkCode finds the account of email and checks code against its newest
+// code for purpose, without consuming it. The failures, all 400:
 //   - invalid_code: wrong, already used or superseded code, or no such
 //     account (so the answer does not tell whether the address is known);
 //     a wrong code counts as one of maxCodeAttempts tries;
@@ -268,7 +312,43 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, now time.Time) 
 //
 // The last two are told only to someone holding the right code, so they
 // leak nothing to a guesser.
-func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error) {
+func (s *service) checkCode(ctx context.Context, email, purpose, code string, now time.Time) (User, Code, error) {
+	u, err := s.store.UserByEmail(ctx, email)
+	if apperr.Is(err, apperr.NotFound) {
+		return User{}, Code{}, errInvalidCode
+	}
+	if err != nil {
+		return User{}, Code{}, err
+	}
+	c, err := s.store.LatestCode(ctx, u.ID, purpose)
+	if apperr.Is(err, apperr.NotFound) {
+		return User{}, Code{}, errInvalidCode
+	}
+	if err != nil {
+		return User{}, Code{}, err
+	}
+	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purpose, u.ID, code)), []byte(c.MAC)) {
+		if err := s.store.AddCodeAttempt(ctx, c.ID); err != nil {
+			return User{}, Code{}, err
+		}
+		return User{}, Code{}, errInvalidCode
+	}
+	switch {
+	case !c.UsedAt.IsZero():
+		return User{}, Code{}, errInvalidCode
+	case c.Attempts >= maxCodeAttempts:
+		return User{}, Code{}, codeErrors[purpose].burned
+	case !now.Before(c.ExpiresAt):
+		return User{}, Code{}, codeErrors[purpose].expired
+	}
+	if s.beforeConsume != nil {
+		s.beforeConsume()
+	}
+	return u, c, nil
+}
+
+// parseEmailAndCode checks the two fields every code submission has.
+func parseEmailAndCode(email, code string) (string, string, fieldErrors) {
 	var bad fieldErrors
 	email, msg := parseEmail(email)
 	if msg != "" {
@@ -278,42 +358,25 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 	if msg != "" {
 		bad.add("code", msg)
 	}
+	return email, code, bad
+}
+
+// Verify consumes the newest verification code of the account, activates it
+// and logs it in, starting a refresh family; see checkCode for the failures.
+func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error) {
+	email, code, bad := parseEmailAndCode(email, code)
 	if err := bad.err(); err != nil {
 		return Tokens{}, err
 	}
+	if err := s.throttle(ctx, ActVerify, email); err != nil {
+		return Tokens{}, err
+	}
 	now := s.now()
-	u, err := s.store.UserByEmail(ctx, email)
-	if apperr.Is(err, apperr.NotFound) {
-		return Tokens{}, errInvalidCode
-	}
+	u, c, err := s.checkCode(ctx, email, purposeVerify, code, now)
 	if err != nil {
 		return Tokens{}, err
 	}
-	c, err := s.store.LatestCode(ctx, u.ID, purposeVerify)
-	if apperr.Is(err, apperr.NotFound) {
-		return Tokens{}, errInvalidCode
-	}
-	if err != nil {
-		return Tokens{}, err
-	}
-	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purposeVerify, u.ID, code)), []byte(c.MAC)) {
-		if err := s.store.AddCodeAttempt(ctx, c.ID); err != nil {
-			return Tokens{}, err
-		}
-		return Tokens{}, errInvalidCode
-	}
-	switch {
-	case !c.UsedAt.IsZero():
-		return Tokens{}, errInvalidCode
-	case c.Attempts >= maxCodeAttempts:
-		return Tokens{}, errCodeBurned
-	case !now.Before(c.ExpiresAt):
-		return Tokens{}, errCodeExpired
-	}
-	if s.beforeConsume != nil {
-		s.beforeConsume()
-	}
-	var refresh string
+	var refresh, family string
 	err = s.store.InTx(ctx, func(tx *Tx) error {
 		// The conditional update is what makes the code single-use: of
 		// parallel submissions only one changes the row.
@@ -327,19 +390,23 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 		if err := tx.Activate(ctx, u.ID, now); err != nil {
 			return err
 		}
-		refresh, err = s.newRefreshToken(ctx, tx.queries, u.ID, now)
+		refresh, family, err = s.newFamily(ctx, tx.queries, u.ID, now)
 		return err
 	})
 	if err != nil {
 		return Tokens{}, err
 	}
-	u.Status, u.VerifiedAt = StatusActive, now
+	if !u.Verified() {
+		u.Status, u.VerifiedAt = StatusActive, now
+	}
+	s.audit(ctx, auditEvent{Event: evVerified, UserID: u.ID, Email: u.Email, Detail: map[string]string{"family": family}})
 	return s.tokens(u, refresh)
 }
 
 // Login checks an email and password. Any wrong pair is 401
 // invalid_credentials, taking as long for an unknown address as for a known
-// one; email_not_verified (403) is told only after the right password.
+// one; email_not_verified (403) is told only after the right password. A
+// success starts a new refresh family (one per device or app).
 func (s *service) Login(ctx context.Context, email, password string) (Tokens, error) {
 	var bad fieldErrors
 	email, msg := parseEmail(email)
@@ -348,13 +415,23 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 	}
 	if password == "" {
 		bad.add("password", "is required")
+	} else if len(password) > 4*maxPasswordLen {
+		// Bounds the hashing work: no stored password is this long.
+		bad.add("password", "must be at most 128 characters")
 	}
 	if err := bad.err(); err != nil {
 		return Tokens{}, err
 	}
+	if err := s.throttle(ctx, ActLogin, email); err != nil {
+		return Tokens{}, err
+	}
+	failed := func(userID, reason string) {
+		s.audit(ctx, auditEvent{Event: evLoginFailed, UserID: userID, Email: email, Detail: map[string]string{"reason": reason}})
+	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if apperr.Is(err, apperr.NotFound) {
 		_, _ = checkPassword(password, s.dummyHash)
+		failed("", "unknown_email")
 		return Tokens{}, errInvalidCredentials
 	}
 	if err != nil {
@@ -365,19 +442,22 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 		return Tokens{}, err
 	}
 	if !ok {
+		failed(u.ID, "wrong_password")
 		return Tokens{}, errInvalidCredentials
 	}
 	if !u.Verified() {
+		failed(u.ID, "not_verified")
 		return Tokens{}, errNotVerified
 	}
 	now := s.now()
 	if needsRehash(u.PasswordHash, s.cfg.Argon2) {
 		s.rehash(ctx, u.ID, password, now)
 	}
-	refresh, err := s.newRefreshToken(ctx, s.store.queries, u.ID, now)
+	refresh, family, err := s.newFamily(ctx, s.store.queries, u.ID, now)
 	if err != nil {
 		return Tokens{}, err
 	}
+	s.audit(ctx, auditEvent{Event: evLoginOK, UserID: u.ID, Email: u.Email, Detail: map[string]string{"family": family}})
 	return s.tokens(u, refresh)
 }
 
@@ -393,7 +473,7 @@ func (s *service) rehash(ctx context.Context, userID, password string, now time.
 	}
 }
 
-// Me returns the account an access token speaks for.
+// Me returns the account an access token speaks for, with its effective roles.
 func (s *service) Me(ctx context.Context, accessToken string) (User, error) {
 	p, err := s.verifier.Verify(ctx, accessToken)
 	if err != nil {
@@ -406,7 +486,11 @@ func (s *service) Me(ctx context.Context, accessToken string) (User, error) {
 	if apperr.Is(err, apperr.NotFound) {
 		return User{}, errInvalidToken // signed for an account that is gone
 	}
-	return u, err
+	if err != nil {
+		return User{}, err
+	}
+	u.Roles = s.roles(u)
+	return u, nil
 }
 
 // JWKSet is the public key set that verifies this service's tokens.
@@ -414,32 +498,9 @@ func (s *service) JWKSet() tokens.JWKSet { return s.signer.JWKSet() }
 
 // tokens signs an access token for u and pairs it with a refresh token.
 func (s *service) tokens(u User, refresh string) (Tokens, error) {
-	access, err := s.signer.Issue(tokens.Claims{Subject: u.ID, Email: u.Email, EmailVerified: u.Verified(), Roles: u.Roles})
+	access, err := s.signer.Issue(tokens.Claims{Subject: u.ID, Email: u.Email, EmailVerified: u.Verified(), Roles: s.roles(u)})
 	if err != nil {
 		return Tokens{}, err
 	}
 	return Tokens{Access: access, Refresh: refresh, ExpiresIn: s.signer.TTL()}, nil
-}
-
-// newRefreshToken makes 256 random bits, stores their SHA-256 under a new
-// token family and returns the token (base64url) for the client.
-func (s *service) newRefreshToken(ctx context.Context, q queries, userID string, now time.Time) (string, error) {
-	var b [32]byte
-	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-		return "", err
-	}
-	token := base64.RawURLEncoding.EncodeToString(b[:])
-	family, err := s.newID()
-	if err != nil {
-		return "", err
-	}
-	err = q.InsertRefreshToken(ctx, RefreshToken{
-		Hash: hashRefreshToken(token), UserID: userID, FamilyID: family, ExpiresAt: now.Add(refreshTTL), CreatedAt: now,
-	})
-	return token, err
-}
-
-func hashRefreshToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }

@@ -64,15 +64,6 @@ type Code struct {
 	CreatedAt time.Time
 }
 
-// RefreshToken is a refresh token as stored: its SHA-256, never the token.
-type RefreshToken struct {
-	Hash      string
-	UserID    string
-	FamilyID  string // all tokens rotated from one login; revoked together
-	ExpiresAt time.Time
-	CreatedAt time.Time
-}
-
 // Store keeps auth's data in SQLite or PostgreSQL with one set of queries.
 // Its methods run on their own; InTx runs several in one transaction.
 type Store struct {
@@ -239,27 +230,6 @@ func (q queries) LatestCode(ctx context.Context, userID, purpose string) (Code, 
 	return c, nil
 }
 
-// RecentCodeTimes returns when the newest codes (at most limit) of a user
-// for purpose were issued, newest first. Times are compared in Go, not SQL,
-// where the two engines differ.
-func (q queries) RecentCodeTimes(ctx context.Context, userID, purpose string, limit int) ([]time.Time, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT created_at FROM one_time_codes
-		WHERE user_id = $1 AND purpose = $2 ORDER BY id DESC LIMIT $3`, userID, purpose, limit)
-	if err != nil {
-		return nil, translate(err, "one-time codes")
-	}
-	defer rows.Close()
-	var out []time.Time
-	for rows.Next() {
-		var t time.Time
-		if err := rows.Scan(&t); err != nil {
-			return nil, translate(err, "one-time codes")
-		}
-		out = append(out, t.UTC())
-	}
-	return out, translate(rows.Err(), "one-time codes")
-}
-
 // ConsumeCode marks a code used if it is still unused and not burned, in one
 // conditional statement: of several concurrent callers exactly one gets true.
 func (q queries) ConsumeCode(ctx context.Context, id int64, now time.Time) (bool, error) {
@@ -278,11 +248,4 @@ func (q queries) AddCodeAttempt(ctx context.Context, id int64) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE one_time_codes SET attempts = attempts + 1
 		WHERE id = $1 AND used_at IS NULL AND attempts < $2`, id, maxCodeAttempts)
 	return translate(err, "one-time code")
-}
-
-// InsertRefreshToken stores a refresh token's hash.
-func (q queries) InsertRefreshToken(ctx context.Context, t RefreshToken) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5)`, t.Hash, t.UserID, t.FamilyID, dbTime(t.ExpiresAt), dbTime(t.CreatedAt))
-	return translate(err, "refresh token")
 }

@@ -69,7 +69,7 @@ func TestAccessTokenClaims(t *testing.T) {
 	}
 
 	// films' verifier, reading the published key set over HTTP, accepts it.
-	srv := httptest.NewServer(routes(discard, f.svc, "http://auth.test"))
+	srv := httptest.NewServer(routes(discard, f.svc, "http://auth.test", nil))
 	defer srv.Close()
 	v := tokens.NewVerifier(tokens.VerifierConfig{
 		JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: "http://auth.test", Audience: "kinoteka", Now: f.clock.Now,

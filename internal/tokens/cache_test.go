@@ -5,7 +5,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"kinoteka/internal/apperr"
 )
@@ -100,5 +105,43 @@ func TestParsePublicKeysPEMRejects(t *testing.T) {
 		if _, err := ParsePublicKeysPEM([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// Requests that arrive while the first JWK set fetch is under way wait for
+// it rather than being refused as "unknown kid, fetched 0 s ago".
+func TestConcurrentFirstRequestsWaitForTheFetch(t *testing.T) {
+	f := newFixture(t)
+	body := mustJSON(t, f.signer.JWKSet())
+	release := make(chan struct{})
+	var hits atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		_, _ = io.WriteString(w, body)
+	}))
+	defer slow.Close()
+	v := NewVerifier(VerifierConfig{JWKSURL: slow.URL, Issuer: testIssuer, Audience: testAudience, Now: f.clock.Now})
+	tok := f.issue(t)
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := v.Verify(context.Background(), tok)
+			errs <- err
+		}()
+	}
+	for hits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the other callers pile up behind the fetch
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a request during the first fetch: %v", err)
+		}
+	}
+	if got := hits.Load(); got != 1 {
+		t.Errorf("JWK set fetched %d times, want 1", got)
 	}
 }

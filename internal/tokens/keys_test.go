@@ -35,12 +35,12 @@ func TestPublicJWKThumbprintMatchesRFC7638(t *testing.T) {
 	if jwk.N != rfc7638N || jwk.E != rfc7638E || jwk.Kty != "RSA" || jwk.Alg != "RS256" || jwk.Use != "sig" {
 		t.Errorf("JWK = %+v, want the RFC's n and e, kty RSA, alg RS256, use sig", jwk)
 	}
-	back, err := jwk.PublicKey()
+	back, alg, err := jwk.Key()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !back.Equal(pub) {
-		t.Error("JWK.PublicKey does not give back the key")
+	if !pub.Equal(back) || alg != RS256 {
+		t.Errorf("JWK.Key gives back %v for %s, want the key for RS256", back, alg)
 	}
 }
 
@@ -56,10 +56,12 @@ func TestJWKPublicKeyRejectsBadKeys(t *testing.T) {
 		{"e empty", JWK{Kty: "RSA", N: good.N, E: ""}},
 		{"e too long", JWK{Kty: "RSA", N: good.N, E: "AQABAQAB"}},
 		{"1024-bit modulus", small},
+		{"alg ES256 on an RSA key", func() JWK { j := good; j.Alg = ES256; return j }()},
+		{"kty missing", JWK{N: good.N, E: good.E}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := tc.jwk.PublicKey(); err == nil {
-				t.Error("PublicKey accepted a bad JWK")
+			if _, _, err := tc.jwk.Key(); err == nil {
+				t.Error("Key accepted a bad JWK")
 			}
 		})
 	}

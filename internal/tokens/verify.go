@@ -2,12 +2,14 @@ package tokens
 
 import (
 	"context"
-	"crypto/rsa"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,9 +50,15 @@ type VerifierConfig struct {
 	// MinRefetch is the least time between two JWK set fetches caused by an
 	// unknown kid, so forged kids cannot make films hammer auth.
 	MinRefetch time.Duration
+	// Algorithms is the allow-list of signature algorithms (RS256, ES256,
+	// EdDSA); empty means RS256 only. A token whose alg is not listed is
+	// refused before any key is looked at, and a key verifies only tokens
+	// of its own algorithm.
+	Algorithms []string
 	// StaticKeys are trusted beside (or, with no JWKSURL, instead of) the
-	// fetched JWK set — the original design's configured public key.
-	StaticKeys []*rsa.PublicKey
+	// fetched JWK set — the original design's configured public key. Each
+	// must be of a type AlgOf accepts; others are ignored.
+	StaticKeys []crypto.PublicKey
 	// CacheSize bounds the cache of already verified tokens; 0 means 10,000
 	// and a negative value turns the cache off.
 	CacheSize int
@@ -64,12 +72,18 @@ type Verifier struct {
 	parser *jwt.Parser
 	group  singleflight.Group
 
-	static   map[string]*rsa.PublicKey
+	static   map[string]verifyKey
 	verified *verifiedCache // nil when off
 
 	mu        sync.RWMutex
-	keys      map[string]*rsa.PublicKey // fetched and static
+	keys      map[string]verifyKey // fetched and static
 	lastFetch time.Time
+}
+
+// verifyKey is a public key and the one algorithm it verifies.
+type verifyKey struct {
+	pub crypto.PublicKey
+	alg string
 }
 
 // NewVerifier returns a verifier; keys are fetched on first use.
@@ -86,9 +100,17 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	static := map[string]*rsa.PublicKey{}
+	// Only the supported algorithms can be allowed: anything else in the
+	// list (HS256, none) is dropped, never trusted.
+	cfg.Algorithms = slices.DeleteFunc(slices.Clone(cfg.Algorithms), func(a string) bool { return !slices.Contains(Algorithms, a) })
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{RS256}
+	}
+	static := map[string]verifyKey{}
 	for _, k := range cfg.StaticKeys {
-		static[PublicJWK(k).Kid] = k
+		if jwk, err := NewJWK(k); err == nil {
+			static[jwk.Kid] = verifyKey{k, jwk.Alg}
+		}
 	}
 	var verified *verifiedCache
 	switch {
@@ -102,7 +124,10 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		verified: verified,
 		cfg:      cfg,
 		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"RS256"}),
+			jwt.WithValidMethods(cfg.Algorithms),
+			// Canonical base64 only: otherwise the spare bits of the last
+			// character make many spellings of one signature.
+			jwt.WithStrictDecoding(),
 			jwt.WithIssuer(cfg.Issuer),
 			jwt.WithAudience(cfg.Audience),
 			jwt.WithLeeway(cfg.Leeway),
@@ -112,6 +137,26 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 		),
 		keys: maps.Clone(static),
 	}
+}
+
+// ParseAlgorithms reads a comma-separated allow-list such as "RS256,ES256"
+// (for a verifier's configuration); an empty string is RS256 alone.
+func ParseAlgorithms(s string) ([]string, error) {
+	var algs []string
+	for a := range strings.SplitSeq(s, ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+		case !slices.Contains(Algorithms, a):
+			return nil, fmt.Errorf("tokens: algorithm %q is not one of %s", a, strings.Join(Algorithms, ", "))
+		case !slices.Contains(algs, a):
+			algs = append(algs, a)
+		}
+	}
+	if len(algs) == 0 {
+		algs = []string{RS256}
+	}
+	return algs, nil
 }
 
 var errBadToken = apperr.New(apperr.Unauthenticated, "invalid_token", "the access token is invalid or expired")
@@ -136,7 +181,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		if kid == "" {
 			return nil, errors.New("no kid")
 		}
-		return v.key(ctx, kid)
+		k, err := v.key(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		// The parser has already checked alg against the allow-list; the
+		// key must also be one made for that algorithm.
+		if alg := t.Method.Alg(); alg != k.alg {
+			return nil, fmt.Errorf("kid %q is an %s key, the token says %s", kid, k.alg, alg)
+		}
+		return k.pub, nil
 	})
 	if err != nil || !t.Valid {
 		return Principal{}, fail(err)
@@ -165,39 +219,38 @@ func fail(cause error) error {
 
 // key returns the public key for kid, fetching the JWK set when kid is
 // unknown — at most once per MinRefetch, and once for all concurrent callers.
-func (v *Verifier) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, error) {
 	v.mu.RLock()
 	k, ok := v.keys[kid]
-	last := v.lastFetch
 	v.mu.RUnlock()
 	if ok {
 		return k, nil
 	}
 	if v.cfg.JWKSURL == "" {
-		return nil, fmt.Errorf("unknown kid %q (static keys only)", kid)
+		return verifyKey{}, fmt.Errorf("unknown kid %q (static keys only)", kid)
 	}
-	if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
-		return nil, fmt.Errorf("unknown kid %q (JWK set fetched %s ago)", kid, v.cfg.Now().Sub(last).Round(time.Millisecond))
-	}
+	// Every caller goes through the flight, so one that arrives while a fetch
+	// is under way waits for its result instead of being refused; the rate
+	// limit is checked inside, where only one caller at a time can see it.
 	_, err, _ := v.group.Do("fetch", func() (any, error) {
-		// Look again inside the flight: a caller that read lastFetch just
-		// before another caller's fetch finished would otherwise fetch again.
 		v.mu.RLock()
 		last := v.lastFetch
 		v.mu.RUnlock()
 		if !last.IsZero() && v.cfg.Now().Sub(last) < v.cfg.MinRefetch {
 			return nil, nil
 		}
-		return nil, v.Refresh(ctx)
+		// The fetch serves every waiting caller: the first one's cancellation
+		// must not fail it for the rest (the HTTP client has its own timeout).
+		return nil, v.Refresh(context.WithoutCancel(ctx))
 	})
 	if err != nil {
-		return nil, err
+		return verifyKey{}, err
 	}
 	v.mu.RLock()
 	k, ok = v.keys[kid]
 	v.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown kid %q", kid)
+		return verifyKey{}, fmt.Errorf("unknown kid %q", kid)
 	}
 	return k, nil
 }
@@ -232,12 +285,12 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 		if k.Use != "" && k.Use != "sig" {
 			continue
 		}
-		if pub, err := k.PublicKey(); err == nil {
-			keys[k.Kid] = pub
+		if pub, alg, err := k.Key(); err == nil && k.Kid != "" {
+			keys[k.Kid] = verifyKey{pub, alg}
 		}
 	}
 	if len(keys) == len(v.static) {
-		return errors.New("fetch JWK set: no usable RSA keys")
+		return errors.New("fetch JWK set: no usable keys")
 	}
 	v.mu.Lock()
 	v.keys = keys
