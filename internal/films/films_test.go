@@ -38,13 +38,16 @@ func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []Cursor{
 		{Sort: SortByID, ID: 1},
 		{Sort: SortByID, ID: 1<<63 - 1},
-		{Sort: "title", Key: "Ночной дозор \"2004\"", ID: 42},
+		{Sort: SortByTitle, Key: "ночной дозор \"2004\"", ID: 42, Scope: "abc"},
+		{Sort: SortByYearDesc, Key: "1995", ID: 7, Scope: FilmQuery{Genre: "Drama"}.Scope()},
+		{Sort: SortByRatingDesc, Key: "0", ID: 7},
+		{Sort: sortReviews, ID: 3, Scope: reviewsScope(12)},
 	} {
 		enc := c.Encode()
 		if strings.ContainsAny(enc, "+/=") {
 			t.Errorf("cursor %q is not URL-safe", enc)
 		}
-		got, err := ParseCursor(enc, c.Sort)
+		got, err := ParseCursor(enc, c.Sort, c.Scope)
 		if err != nil || got != c {
 			t.Errorf("ParseCursor(Encode(%+v)) = %+v, %v", c, got, err)
 		}
@@ -61,6 +64,8 @@ func TestParseCursorRejects(t *testing.T) {
 		{"unknown member", enc(`{"s":"id","i":1,"x":2}`)},
 		{"trailing data", enc(`{"s":"id","i":1}{}`)},
 		{"other sort", Cursor{Sort: "title", Key: "A", ID: 1}.Encode()},
+		{"unknown sort", enc(`{"s":"price","i":1}`)},
+		{"other filters", Cursor{Sort: SortByID, ID: 1, Scope: FilmQuery{Genre: "Drama"}.Scope()}.Encode()},
 		{"id zero", enc(`{"s":"id","i":0}`)},
 		{"id negative", enc(`{"s":"id","i":-5}`)},
 		{"id not a number", enc(`{"s":"id","i":"5"}`)},
@@ -68,7 +73,7 @@ func TestParseCursorRejects(t *testing.T) {
 		{"too long", strings.Repeat("A", 2000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseCursor(tc.in, SortByID)
+			_, err := ParseCursor(tc.in, SortByID, "")
 			e, ok := apperr.As(err)
 			if !ok || e.Kind != apperr.Invalid || len(e.Fields) != 1 || e.Fields[0].Field != "cursor" {
 				t.Errorf("ParseCursor = %v, want an Invalid error on field cursor", err)

@@ -64,13 +64,10 @@ func addFilms(t testing.TB, s *Store, from, n int) {
 	}
 }
 
-// addReview writes a review directly: there is no review route yet.
-func addReview(t testing.TB, db *sqldb.DB, filmID int64, userID string, rating int) {
+// addReview writes userID's review of filmID through the store.
+func addReview(t testing.TB, s *Store, filmID int64, userID string, rating int) {
 	t.Helper()
-	_, err := db.ExecContext(context.Background(),
-		`INSERT INTO reviews (film_id, user_id, rating, text, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4)`,
-		filmID, userID, rating, testNow)
-	if err != nil {
+	if _, _, err := s.PutReview(context.Background(), filmID, userID, ReviewInput{Rating: rating}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -101,11 +98,23 @@ func (a *authServer) verifier() *tokens.Verifier {
 	})
 }
 
-func (a *authServer) token(t testing.TB, userID string) string {
+func (a *authServer) token(t testing.TB, userID string, roles ...string) string {
 	t.Helper()
-	tok, err := a.signer.Issue(tokens.Claims{Subject: userID, Email: userID + "@example.com", EmailVerified: true})
+	tok, err := a.signer.Issue(tokens.Claims{Subject: userID, Email: userID + "@example.com", EmailVerified: true, Roles: roles})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// checkSearchIndex has SQLite verify that the FTS5 index matches the films
+// table (PostgreSQL's GIN index is the engine's own business).
+func checkSearchIndex(t testing.TB, db *sqldb.DB) {
+	t.Helper()
+	if db.Dialect != sqldb.SQLite {
+		return
+	}
+	if _, err := db.ExecContext(context.Background(), `INSERT INTO films_fts (films_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Errorf("FTS5 integrity check: %v", err)
+	}
 }

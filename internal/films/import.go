@@ -35,8 +35,13 @@ type ImportOptions struct {
 	// BatchSize, when set, commits every BatchSize rows, bounding how long a
 	// huge file holds the write lock. Zero writes the whole file in one
 	// transaction: all or nothing, so a crash never leaves half a catalogue
-	// (the demo seed runs only on an empty one).
+	// (the demo seed runs only on an empty one). Re-running an import that
+	// stopped half-way is safe either way: what is in adds nothing.
 	BatchSize int
+	// Progress, when set, is called once the file is read, with done = 0,
+	// and after each committed batch; total is the number of films to write
+	// (the rows kept by parsing, before the catalogue's duplicates).
+	Progress func(done, total int)
 }
 
 // ImportReport says what an import did with each row of the file.
@@ -62,13 +67,19 @@ type RejectedRow struct {
 // again adds nothing. A file that is not a JSON array of values is an error,
 // and then nothing is written.
 func Import(ctx context.Context, store *Store, r io.Reader, opts ImportOptions) (ImportReport, error) {
-	films, rep, err := parseCatalogue(r, opts)
+	films, rep, err := parseCatalogue(r, opts, store.now())
 	if err != nil {
 		return rep, err
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = max(len(films), 1)
 	}
+	progress := func(done int) {
+		if opts.Progress != nil {
+			opts.Progress(done, len(films))
+		}
+	}
+	progress(0)
 	for start := 0; start < len(films); start += opts.BatchSize {
 		batch := films[start:min(start+opts.BatchSize, len(films))]
 		added, err := store.insertFilms(ctx, batch)
@@ -77,6 +88,7 @@ func Import(ctx context.Context, store *Store, r io.Reader, opts ImportOptions) 
 		}
 		rep.Kept += added
 		rep.Duplicates += len(batch) - added // already in the catalogue
+		progress(start + len(batch))
 	}
 	return rep, nil
 }
@@ -95,8 +107,9 @@ func SeedDemo(ctx context.Context, store *Store) (rep ImportReport, seeded bool,
 
 // parseCatalogue reads the whole file before anything is written, so a file
 // broken half-way leaves the catalogue untouched. It drops the rows it
-// rejects and the repeats of a (title, year) within the file.
-func parseCatalogue(r io.Reader, opts ImportOptions) ([]Film, ImportReport, error) {
+// rejects and the repeats of a (title, year) within the file. now bounds the
+// years (MaxYear).
+func parseCatalogue(r io.Reader, opts ImportOptions, now time.Time) ([]Film, ImportReport, error) {
 	var rep ImportReport
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
@@ -115,7 +128,7 @@ func parseCatalogue(r io.Reader, opts ImportOptions) ([]Film, ImportReport, erro
 			return nil, rep, fmt.Errorf("films: import: row %d: %w", i, err)
 		}
 		rep.Rows++
-		f, shifted, err := parseRow(raw, opts)
+		f, shifted, err := parseRow(raw, opts, now)
 		if err != nil {
 			rep.Rejected = append(rep.Rejected, RejectedRow{Index: i, Title: f.Title, Reason: err.Error()})
 			continue
@@ -152,9 +165,10 @@ type movieRow struct {
 	IMDBRating  json.RawMessage `json:"IMDB Rating"`
 }
 
-// parseRow turns one row into a film. On error the film holds the title when
-// it could be read, for the report.
-func parseRow(raw json.RawMessage, opts ImportOptions) (f Film, shifted bool, err error) {
+// parseRow turns one row into a film, by the rules an admin's film follows
+// (rules.go). On error the film holds the title when it could be read, for
+// the report.
+func parseRow(raw json.RawMessage, opts ImportOptions, now time.Time) (f Film, shifted bool, err error) {
 	var row movieRow
 	if err := json.Unmarshal(raw, &row); err != nil {
 		return Film{}, false, errors.New("not a JSON object")
@@ -172,19 +186,20 @@ func parseRow(raw json.RawMessage, opts ImportOptions) (f Film, shifted bool, er
 		}
 		shifted = true
 	}
-	if f.Year < 1850 || f.Year > 2200 {
-		return f, false, fmt.Errorf("release year %d is implausible", f.Year)
+	if p := yearProblem(f.Year, now); p != "" {
+		return f, false, fmt.Errorf("release year %d %s", f.Year, p)
 	}
 	for _, field := range []struct {
 		name string
 		raw  json.RawMessage
 		dst  *string
+		max  int
 	}{
-		{"Major Genre", row.Genre, &f.Genre},
-		{"Director", row.Director, &f.Director},
-		{"MPAA Rating", row.MPAARating, &f.MPAARating},
+		{"Major Genre", row.Genre, &f.Genre, MaxGenreLen},
+		{"Director", row.Director, &f.Director, MaxNameLen},
+		{"MPAA Rating", row.MPAARating, &f.MPAARating, MaxMPAALen},
 	} {
-		if *field.dst, err = optionalText(field.name, field.raw); err != nil {
+		if *field.dst, err = optionalText(field.name, field.raw, field.max); err != nil {
 			return f, false, err
 		}
 	}
@@ -223,11 +238,11 @@ func parseTitle(raw json.RawMessage) (string, error) {
 	default:
 		return "", errors.New("title is not text")
 	}
-	switch {
-	case title == "":
+	if title == "" {
 		return "", errors.New("missing title")
-	case len(title) > 500:
-		return truncate(title, 100), errors.New("title is longer than 500 bytes")
+	}
+	if p := titleProblem(title); p != "" {
+		return truncate(title, 100), errors.New("title " + p)
 	}
 	return title, nil
 }
@@ -282,8 +297,9 @@ func parseReleaseDate(raw json.RawMessage) (int, time.Time, error) {
 	return 0, time.Time{}, fmt.Errorf("unreadable release date %q", truncate(s, 40))
 }
 
-// optionalText reads a string column that may be null; blank means unknown.
-func optionalText(name string, raw json.RawMessage) (string, error) {
+// optionalText reads a string column of at most max characters that may be
+// null; blank means unknown.
+func optionalText(name string, raw json.RawMessage, max int) (string, error) {
 	v, err := decodeScalar(raw)
 	switch v := v.(type) {
 	case nil:
@@ -292,8 +308,8 @@ func optionalText(name string, raw json.RawMessage) (string, error) {
 		}
 	case string:
 		s := collapseSpaces(v)
-		if len(s) > 200 {
-			return "", fmt.Errorf("%s is longer than 200 bytes", name)
+		if p := textProblem(s, max); p != "" {
+			return "", fmt.Errorf("%s %s", name, p)
 		}
 		return s, nil
 	}

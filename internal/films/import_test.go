@@ -22,11 +22,19 @@ import (
 // → 3201 rows, a null Title at index 3053 only, 22 dates after 2011; every
 // date matches "Mon DD YYYY"; no (title, year) pair repeats (the 24 repeated
 // titles are remakes from other years), with or without the century fix.
+//
+// Without the century fix, 15 rows are dated after 2027 (next year at
+// testNow) and are refused with the null title:
+//
+//	sum(int(r["Release Date"][-4:]) > 2027 for r in d)  → 15
 const (
 	demoRows      = 3201
 	demoKept      = 3200
 	demoNullTitle = 3053
 	demoCorrected = 22
+
+	demoPlainRejected = 16
+	demoPlainKept     = demoRows - demoPlainRejected
 )
 
 func countFilms(t testing.TB, db *sqldb.DB) int {
@@ -111,6 +119,7 @@ func TestImportDemoCatalogue(t *testing.T) {
 		if n := countFilms(t, db); n != demoKept {
 			t.Errorf("%d films after re-import, want %d", n, demoKept)
 		}
+		checkSearchIndex(t, db)
 	})
 }
 
@@ -124,18 +133,28 @@ func filmsEqual(a, b Film) bool {
 }
 
 // Without the option, an import keeps the years it is given.
+// Without the option, an import keeps the years it is given — and refuses
+// the ones after next year, as an admin's film would be refused.
 func TestParseDemoCatalogueWithoutCenturyShift(t *testing.T) {
-	films, rep, err := parseCatalogue(bytes.NewReader(DemoCatalogue), ImportOptions{})
+	films, rep, err := parseCatalogue(bytes.NewReader(DemoCatalogue), ImportOptions{}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(films) != demoKept || rep.Corrected != 0 || len(rep.Rejected) != 1 || rep.Duplicates != 0 {
+	if len(films) != demoPlainKept || rep.Corrected != 0 || len(rep.Rejected) != demoPlainRejected || rep.Duplicates != 0 {
 		t.Fatalf("%d films, report %+v", len(films), rep)
 	}
+	if want := (RejectedRow{Index: 9, Title: "Duel in the Sun", Reason: "release year 2046 must be from 1870 to 2027"}); rep.Rejected[0] != want {
+		t.Errorf("first rejected row %+v, want %+v", rep.Rejected[0], want)
+	}
 	for _, f := range films {
-		if f.Title == "Gone with the Wind" && f.Year != 2039 {
-			t.Errorf("Gone with the Wind: year %d, want the file's 2039", f.Year)
+		if f.Title == "The Birth of a Nation" && f.Year != 2015 {
+			t.Errorf("The Birth of a Nation: year %d, want the file's 2015", f.Year)
 		}
+	}
+	// Far enough in the future, every dated row is plausible.
+	films, rep, err = parseCatalogue(bytes.NewReader(DemoCatalogue), ImportOptions{}, time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(films) != demoKept || len(rep.Rejected) != 1 {
+		t.Errorf("in 2050: %d films, %d rejected, %v", len(films), len(rep.Rejected), err)
 	}
 }
 
@@ -175,7 +194,10 @@ func TestParseRow(t *testing.T) {
 		{"no Title column", row("Title", "<absent>"), Film{}, "missing title"},
 		{"title is a list", row("Title", []string{"Heat"}), Film{}, "title is not text"},
 		{"title is true", row("Title", true), Film{}, "title is not text"},
-		{"very long title", row("Title", strings.Repeat("x", 501)), Film{}, "title is longer than 500 bytes"},
+		{"very long title", row("Title", strings.Repeat("x", 301)), Film{}, "title must be at most 300 characters"},
+		{"300 characters, 600 bytes", row("Title", strings.Repeat("я", 300)), change(func(f *Film) { f.Title = strings.Repeat("я", 300) }), ""},
+		{"control character in title", row("Title", "Heat\u0000"), Film{}, "title must not contain control characters"},
+		{"long genre", row("Major Genre", strings.Repeat("g", 51)), Film{}, "Major Genre must be at most 50 characters"},
 		{"day without zero", row("Release Date", "Dec 5 1995"), change(func(f *Film) { f.ReleaseDate = date(1995, 12, 5) }), ""},
 		{"long month and comma", row("Release Date", "December 15, 1995"), heat, ""},
 		{"ISO date", row("Release Date", "1995-12-15"), heat, ""},
@@ -185,7 +207,10 @@ func TestParseRow(t *testing.T) {
 		{"null date", row("Release Date", nil), Film{}, "missing release date"},
 		{"unreadable date", row("Release Date", "someday"), Film{}, `unreadable release date "someday"`},
 		{"impossible date", row("Release Date", "Feb 30 1995"), Film{}, `unreadable release date "Feb 30 1995"`},
-		{"implausible year", row("Release Date", "Jan 01 1700"), Film{}, "release year 1700 is implausible"},
+		{"implausible year", row("Release Date", "Jan 01 1700"), Film{}, "release year 1700 must be from 1870 to 2027"},
+		{"first allowed year", row("Release Date", "1870"), change(func(f *Film) { f.Year, f.ReleaseDate = 1870, time.Time{} }), ""},
+		{"next year", row("Release Date", "Jan 01 2027"), change(func(f *Film) { f.Year, f.ReleaseDate = 2027, date(2027, 1, 1) }), ""},
+		{"in two years", row("Release Date", "Jan 01 2028"), Film{}, "release year 2028 must be from 1870 to 2027"},
 		{"nulls everywhere else", row("Major Genre", nil, "Director", nil, "Running Time min", nil, "MPAA Rating", nil, "IMDB Rating", nil),
 			Film{Title: "Heat", Year: 1995, ReleaseDate: date(1995, 12, 15)}, ""},
 		{"columns missing", `{"Title":"Heat","Release Date":"Dec 15 1995"}`, Film{Title: "Heat", Year: 1995, ReleaseDate: date(1995, 12, 15)}, ""},
@@ -203,7 +228,7 @@ func TestParseRow(t *testing.T) {
 		{"an array", `["Heat"]`, Film{}, "not a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, err := parseRow(json.RawMessage(tc.row), ImportOptions{})
+			got, _, err := parseRow(json.RawMessage(tc.row), ImportOptions{}, testNow)
 			if tc.reject != "" {
 				if err == nil || err.Error() != tc.reject {
 					t.Fatalf("parseRow = %+v, %v; want rejected with %q", got, err, tc.reject)
@@ -229,7 +254,7 @@ func TestParseRowCenturyShift(t *testing.T) {
 		{"Dec 23 2011", date(2011, 12, 23), 2011, false},
 		{"2040", time.Time{}, 1940, true},
 	} {
-		f, shifted, err := parseRow(json.RawMessage(`{"Title":"X","Release Date":"`+tc.date+`"}`), ImportOptions{CenturyShiftAfter: 2011})
+		f, shifted, err := parseRow(json.RawMessage(`{"Title":"X","Release Date":"`+tc.date+`"}`), ImportOptions{CenturyShiftAfter: 2011}, testNow)
 		if err != nil || f.Year != tc.year || !f.ReleaseDate.Equal(tc.want) || shifted != tc.shifted {
 			t.Errorf("%s: year %d, date %v, shifted %v, %v; want %d, %v, %v", tc.date, f.Year, f.ReleaseDate, shifted, err, tc.year, tc.want, tc.shifted)
 		}
@@ -303,7 +328,7 @@ func TestImportBrokenFileWritesNothing(t *testing.T) {
 // database.
 func BenchmarkParseDemoCatalogue(b *testing.B) {
 	for b.Loop() {
-		if _, _, err := parseCatalogue(bytes.NewReader(DemoCatalogue), ImportOptions{CenturyShiftAfter: demoCenturyShiftAfter}); err != nil {
+		if _, _, err := parseCatalogue(bytes.NewReader(DemoCatalogue), ImportOptions{CenturyShiftAfter: demoCenturyShiftAfter}, testNow); err != nil {
 			b.Fatal(err)
 		}
 	}

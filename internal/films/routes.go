@@ -4,20 +4,36 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"kinoteka/internal/httpapi"
 )
 
-// newHandler is films' whole HTTP API. Catalogue reads are public; a token
-// that is present is checked on every /v1 route all the same.
-func newHandler(log *slog.Logger, store *Store, v verifier) http.Handler {
+// newHandler is films' whole HTTP API. Catalogue reads are public and go
+// through the read cache (cacheTTL <= 0: no cache, ETags still); a token that
+// is present is checked on every /v1 route all the same.
+func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration) http.Handler {
 	auth := authn{log: log, v: v}
+	admin := func(h http.Handler) http.Handler { return auth.required(requireRole(log, RoleAdmin, h)) }
+	cache := newReadCache(log, cacheTTL, store.Generation, time.Now)
 	mux := http.NewServeMux()
 
-	mux.Handle("GET /v1/films", auth.optional(handleFilmList(log, store)))
-	mux.Handle("GET /v1/films/{id}", auth.optional(handleFilmGet(log, store)))
+	mux.Handle("GET /v1/films", auth.optional(cache.serve(renderFilmList(store))))
+	mux.Handle("GET /v1/films/{id}", auth.optional(cache.serve(renderFilm(store))))
+	mux.Handle("GET /v1/films/{id}/reviews", auth.optional(cache.serve(renderReviews(store))))
+	mux.Handle("GET /v1/genres", auth.optional(cache.serve(renderGenres(store))))
+
+	mux.Handle("POST /v1/films", admin(handleFilmCreate(log, store)))
+	mux.Handle("PATCH /v1/films/{id}", admin(handleFilmPatch(log, store)))
+	mux.Handle("DELETE /v1/films/{id}", admin(handleFilmDelete(log, store)))
+	mux.Handle("POST /v1/genres", admin(handleGenreCreate(log, store)))
+
+	mux.Handle("PUT /v1/films/{id}/reviews/me", auth.required(handleReviewPut(log, store)))
+	mux.Handle("DELETE /v1/films/{id}/reviews/me", auth.required(handleReviewDelete(log, store)))
+
 	mux.Handle("GET /v1/me/favorites", auth.required(handleFavoriteList(log, store)))
 	mux.Handle("PUT /v1/me/favorites/{film_id}", auth.required(handleFavoritePut(log, store)))
+	mux.Handle("DELETE /v1/me/favorites/{film_id}", auth.required(handleFavoriteDelete(log, store)))
 
 	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
 

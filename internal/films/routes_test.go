@@ -34,7 +34,7 @@ type api struct {
 
 func newAPI(t testing.TB, db *sqldb.DB) *api {
 	a := &api{t: t, db: db, store: NewStore(db, func() time.Time { return testNow }), auth: newAuthServer(t)}
-	a.srv = httptest.NewServer(newHandler(testLogger(t), a.store, a.auth.verifier()))
+	a.srv = httptest.NewServer(newHandler(testLogger(t), a.store, a.auth.verifier(), DefaultReadCacheTTL))
 	t.Cleanup(a.srv.Close)
 	return a
 }
@@ -67,6 +67,33 @@ func (a *api) do(method, path string, headers ...string) response {
 		a.t.Fatal(err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// doJSON sends a request with a JSON body.
+func (a *api) doJSON(method, path, body string, headers ...string) response {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Content-Type" {
+			req.Header.Set(headers[i], headers[i+1])
+			continue
+		}
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
@@ -134,7 +161,11 @@ func (a *api) walk(t testing.TB, path string, limit int, between func(page int),
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		p := a.do("GET", path+"?"+q.Encode(), headers...).page(t)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		p := a.do("GET", path+sep+q.Encode(), headers...).page(t)
 		if len(p.Items) == 0 && page > 0 {
 			t.Errorf("page %d is empty; the previous page should have had no cursor", page)
 		}
@@ -264,9 +295,9 @@ func TestAPIFilmGet(t *testing.T) {
 		if _, err := a.store.insertFilms(context.Background(), []Film{full, {Title: "Bare", Year: 2000}}); err != nil {
 			t.Fatal(err)
 		}
-		addReview(t, db, 1, "u1", 7)
-		addReview(t, db, 1, "u2", 8)
-		addReview(t, db, 1, "u3", 8)
+		addReview(t, a.store, 1, "u1", 7)
+		addReview(t, a.store, 1, "u2", 8)
+		addReview(t, a.store, 1, "u3", 8)
 		stamp := testNow.Format(time.RFC3339)
 		for _, tc := range []struct {
 			path string
@@ -456,7 +487,7 @@ func TestAPIHealthAndFallbacks(t *testing.T) {
 	}
 	a.do("GET", "/v1/nothing").problem(t, http.StatusNotFound)
 	a.do("GET", "/v1/films/").problem(t, http.StatusNotFound)
-	r := a.do("POST", "/v1/films")
+	r := a.do("PUT", "/v1/films")
 	r.problem(t, http.StatusMethodNotAllowed)
 	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") {
 		t.Errorf("405 Allow %q", allow)

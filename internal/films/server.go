@@ -2,9 +2,11 @@ package films
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"kinoteka/internal/httpapi"
@@ -24,7 +26,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		return err
 	}
 	log.Info("films starting", "addr", ln.Addr().String(), "database", redactedDatabaseURL(cfg.DatabaseURL),
-		"jwks_url", cfg.JWKSURL, "issuer", cfg.Issuer, "audience", cfg.Audience, "seed_demo", cfg.SeedDemo)
+		"jwks_url", cfg.JWKSURL, "public_key_file", cfg.PublicKeyFile, "issuer", cfg.Issuer, "audience", cfg.Audience,
+		"seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL)
+
+	var static []crypto.PublicKey
+	if cfg.PublicKeyFile != "" {
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("films: public key file: %w", err)
+		}
+		if static, err = tokens.ParsePublicKeysPEM(pem); err != nil {
+			return fmt.Errorf("films: public key file %s: %w", cfg.PublicKeyFile, err)
+		}
+		if len(static) == 0 {
+			return fmt.Errorf("films: public key file %s holds no public key", cfg.PublicKeyFile)
+		}
+	}
 
 	store, err := OpenStore(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -44,12 +61,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	}
 
 	verifier := tokens.NewVerifier(tokens.VerifierConfig{
-		JWKSURL:  cfg.JWKSURL,
-		Issuer:   cfg.Issuer,
-		Audience: cfg.Audience,
-		Leeway:   Leeway,
+		JWKSURL:    cfg.JWKSURL,
+		Issuer:     cfg.Issuer,
+		Audience:   cfg.Audience,
+		Leeway:     Leeway,
+		StaticKeys: static,
+		CacheSize:  cfg.TokenCacheSize,
+		Algorithms: cfg.Algorithms,
 	})
-	return httpapi.Serve(ctx, ln, newHandler(log, store, verifier))
+	if cfg.JWKSURL != "" {
+		go refreshKeys(ctx, log, verifier)
+	}
+	return httpapi.Serve(ctx, ln, newHandler(log, store, verifier, cfg.ReadCacheTTL))
+}
+
+// keysRefreshEvery is how often films re-reads auth's JWK set on its own,
+// besides the re-fetch an unknown kid triggers: a key auth withdrew stops
+// being trusted within this time.
+const keysRefreshEvery = 10 * time.Minute
+
+// refreshKeys fetches the JWK set at start — so the keys are at hand if auth
+// goes down before the first token arrives — and then on a timer. A failed
+// fetch keeps the last good set.
+func refreshKeys(ctx context.Context, log *slog.Logger, v *tokens.Verifier) {
+	t := time.NewTicker(keysRefreshEvery)
+	defer t.Stop()
+	for {
+		if err := v.Refresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("JWK set not refreshed; the last good keys stay in use", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // logImport logs an import's figures and the first rejected rows.

@@ -3,12 +3,15 @@ package films
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -28,16 +31,26 @@ func TestLoadConfig(t *testing.T) {
 	}
 	cfg, err := LoadConfig(env())
 	want := Config{DatabaseURL: "sqlite:data/films.db", JWKSURL: "http://127.0.0.1:8081/.well-known/jwks.json",
-		Issuer: "http://127.0.0.1:8081", Audience: "kinoteka", SeedDemo: true}
-	if err != nil || cfg != want {
+		Issuer: "http://127.0.0.1:8081", Audience: "kinoteka", SeedDemo: true,
+		TokenCacheSize: DefaultTokenCacheSize, ReadCacheTTL: DefaultReadCacheTTL}
+	if err != nil || !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	cfg, err = LoadConfig(env("FILMS_DATABASE_URL", "postgres://films:secret@db:5432/films", "FILMS_JWKS_URL", "https://auth.example/.well-known/jwks.json",
-		"FILMS_ISSUER", "https://auth.example", "FILMS_AUDIENCE", "kino", "FILMS_SEED_DEMO", "false"))
+		"FILMS_ISSUER", "https://auth.example", "FILMS_AUDIENCE", "kino", "FILMS_SEED_DEMO", "false",
+		"FILMS_JWT_PUBLIC_KEY_FILE", "/keys/auth.pem", "FILMS_TOKEN_CACHE_SIZE", "500", "FILMS_READ_CACHE_TTL", "30s",
+		"FILMS_ALGORITHMS", "RS256, EdDSA"))
 	want = Config{DatabaseURL: "postgres://films:secret@db:5432/films", JWKSURL: "https://auth.example/.well-known/jwks.json",
-		Issuer: "https://auth.example", Audience: "kino", SeedDemo: false}
-	if err != nil || cfg != want {
+		Issuer: "https://auth.example", Audience: "kino", SeedDemo: false,
+		PublicKeyFile: "/keys/auth.pem", TokenCacheSize: 500, ReadCacheTTL: 30 * time.Second,
+		Algorithms: []string{"RS256", "EdDSA"}}
+	if err != nil || !reflect.DeepEqual(cfg, want) {
 		t.Errorf("set: %+v, %v", cfg, err)
+	}
+	// A key file without a JWK set URL: static keys alone; 0 turns caches off.
+	cfg, err = LoadConfig(env("FILMS_JWT_PUBLIC_KEY_FILE", "/keys/auth.pem", "FILMS_TOKEN_CACHE_SIZE", "0", "FILMS_READ_CACHE_TTL", "0"))
+	if err != nil || cfg.JWKSURL != "" || cfg.PublicKeyFile != "/keys/auth.pem" || cfg.TokenCacheSize >= 0 || cfg.ReadCacheTTL >= 0 {
+		t.Errorf("static keys, caches off: %+v, %v", cfg, err)
 	}
 	for _, tc := range []struct {
 		env     []string
@@ -49,6 +62,13 @@ func TestLoadConfig(t *testing.T) {
 		{[]string{"FILMS_JWKS_URL", "/jwks.json"}, []string{"FILMS_JWKS_URL"}},
 		{[]string{"FILMS_SEED_DEMO", "yes please"}, []string{"FILMS_SEED_DEMO"}},
 		{[]string{"FILMS_SEED_DEMO", "maybe", "FILMS_JWKS_URL", "nope"}, []string{"FILMS_SEED_DEMO", "FILMS_JWKS_URL"}},
+		{[]string{"FILMS_TOKEN_CACHE_SIZE", "-1"}, []string{"FILMS_TOKEN_CACHE_SIZE"}},
+		{[]string{"FILMS_TOKEN_CACHE_SIZE", "many"}, []string{"FILMS_TOKEN_CACHE_SIZE"}},
+		{[]string{"FILMS_READ_CACHE_TTL", "5"}, []string{"FILMS_READ_CACHE_TTL"}},
+		{[]string{"FILMS_READ_CACHE_TTL", "-1s"}, []string{"FILMS_READ_CACHE_TTL"}},
+		{[]string{"FILMS_READ_CACHE_TTL", "2h"}, []string{"FILMS_READ_CACHE_TTL"}},
+		{[]string{"FILMS_ALGORITHMS", "HS256"}, []string{"FILMS_ALGORITHMS"}},
+		{[]string{"FILMS_ALGORITHMS", "none"}, []string{"FILMS_ALGORITHMS"}},
 	} {
 		_, err := LoadConfig(env(tc.env...))
 		if err == nil {
@@ -246,5 +266,90 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	// The listener was released.
 	if _, err := ln.Accept(); err == nil {
 		t.Error("the listener is still open")
+	}
+}
+
+// Once films has the JWK set, auth may go away: new tokens of known keys
+// keep verifying, an unknown key is still refused (401, not 500), and the
+// failed re-fetch it causes does not drop the keys films has.
+func TestAPIKeepsVerifyingWithAuthDown(t *testing.T) {
+	db := sqldbtest.SQLite(t, Migrations)
+	a := newAPI(t, db)
+	addFilms(t, a.store, 0, 3)
+	put := func(token string) int {
+		return a.do("PUT", "/v1/me/favorites/1", bearer(token)...).status
+	}
+	if s := put(a.auth.token(t, "first")); s != http.StatusNoContent {
+		t.Fatalf("with auth up: %d", s)
+	}
+	a.auth.jwks.Close()
+	if s := put(a.auth.token(t, "second")); s != http.StatusNoContent {
+		t.Errorf("a new token with auth down: %d", s)
+	}
+	foreign, err := tokens.NewSigner(foreignKey(), testIssuer, testAudience, 15*time.Minute, func() time.Time { return testNow }).Issue(tokens.Claims{Subject: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := put(foreign); s != http.StatusUnauthorized {
+		t.Errorf("an unknown key with auth down: %d", s)
+	}
+	if s := put(a.auth.token(t, "third")); s != http.StatusNoContent {
+		t.Errorf("a new token after a failed re-fetch: %d", s)
+	}
+	if n := a.auth.hits.Load(); n != 1 {
+		t.Errorf("JWK set fetched %d times; want 1 (the unknown kid's re-fetch found auth down)", n)
+	}
+}
+
+// writePublicKeyPEM writes the test auth key's public half as PEM.
+func writePublicKeyPEM(t *testing.T) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&authKey().PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "auth-public.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// With a configured public key, films verifies tokens without ever reaching
+// auth: alone (no JWK set URL), or beside a JWK set URL that is down.
+func TestRunWithStaticPublicKey(t *testing.T) {
+	keyFile := writePublicKeyPEM(t)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String() + "/.well-known/jwks.json"
+	dead.Close()
+	for name, jwksURL := range map[string]string{"static only": "", "beside a dead JWK set": deadURL} {
+		t.Run(name, func(t *testing.T) {
+			cfg := Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "films.db"), JWKSURL: jwksURL,
+				Issuer: testIssuer, Audience: testAudience, PublicKeyFile: keyFile, TokenCacheSize: 10}
+			r := startRun(t, cfg)
+			if status, body := get(t, r.url+"/v1/me/favorites", liveToken(t)); status != http.StatusOK {
+				t.Errorf("a personal route with a static key: %d %s", status, body)
+			}
+			foreign, _ := tokens.NewSigner(foreignKey(), testIssuer, testAudience, 15*time.Minute, time.Now).Issue(tokens.Claims{Subject: "x"})
+			if status, body := get(t, r.url+"/v1/me/favorites", foreign); status != http.StatusUnauthorized {
+				t.Errorf("a token of another key: %d %s", status, body)
+			}
+		})
+	}
+	// A key file that is not one is a start-up error, not a service that
+	// refuses every token.
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	_ = os.WriteFile(bad, []byte("not a key"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "films.db"), Issuer: "i", Audience: "a", PublicKeyFile: bad},
+		slog.New(slog.DiscardHandler), ln)
+	if err == nil || !strings.Contains(err.Error(), "public key") {
+		t.Errorf("Run with a bad key file = %v", err)
 	}
 }

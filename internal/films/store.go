@@ -1,14 +1,17 @@
 package films
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"kinoteka/internal/apperr"
@@ -26,6 +29,7 @@ var Migrations, _ = fs.Sub(migrationFiles, "migrations")
 type Store struct {
 	db  *sqldb.DB
 	now func() time.Time
+	gen atomic.Uint64 // see Generation
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
@@ -48,7 +52,12 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return NewStore(db, nil), nil
+	s := NewStore(db, nil)
+	if err := s.backfill(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close closes the database.
@@ -61,14 +70,18 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // engines keep, so a time written reads back equal.
 func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// filmColumns reads a film with its genre and review aggregate; the
-// subqueries run only for the rows a page returns, through reviews' primary
-// key (film_id, user_id).
+// Generation counts this store's committed writes. Read caches tag what they
+// keep with it and drop it when it moved: a write through this process is
+// visible at once.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
+
+// changed is called after every committed write.
+func (s *Store) changed() { s.gen.Add(1) }
+
+// filmColumns reads a film with its genre and review aggregate, which is kept
+// on the film row (see PutReview), so a page costs one index range scan.
 const filmColumns = `f.id, f.title, f.year, f.release_date, g.name, f.director, f.runtime_min,
-	f.mpaa_rating, f.imdb_rating,
-	(SELECT CAST(AVG(r.rating) AS DOUBLE PRECISION) FROM reviews r WHERE r.film_id = f.id),
-	(SELECT COUNT(*) FROM reviews r WHERE r.film_id = f.id),
-	f.created_at, f.updated_at`
+	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, f.created_at, f.updated_at`
 
 const filmFrom = ` FROM films f LEFT JOIN genres g ON g.id = f.genre_id`
 
@@ -79,12 +92,12 @@ func scanFilm(row scanner) (Film, error) {
 		f                     Film
 		release               sql.NullTime
 		genre, director, mpaa sql.NullString
-		runtime, reviews      sql.NullInt64
-		imdb, average         sql.NullFloat64
+		runtime               sql.NullInt64
+		imdb                  sql.NullFloat64
 		createdAt, updatedAt  time.Time
 	)
 	err := row.Scan(&f.ID, &f.Title, &f.Year, &release, &genre, &director, &runtime,
-		&mpaa, &imdb, &average, &reviews, &createdAt, &updatedAt)
+		&mpaa, &imdb, &f.ReviewCount, &f.RatingSum, &createdAt, &updatedAt)
 	if err != nil {
 		return Film{}, err
 	}
@@ -94,16 +107,22 @@ func scanFilm(row scanner) (Film, error) {
 	f.Genre, f.Director, f.MPAARating = genre.String, director.String, mpaa.String
 	f.RuntimeMin = int(runtime.Int64)
 	f.IMDBRating = imdb.Float64
-	f.AverageRating, f.ReviewCount = average.Float64, int(reviews.Int64)
+	if f.ReviewCount > 0 {
+		f.AverageRating = float64(f.RatingSum) / float64(f.ReviewCount)
+	}
 	f.CreatedAt, f.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
 	return f, nil
+}
+
+func errFilmNotFound(id int64) error {
+	return apperr.New(apperr.NotFound, "film_not_found", "there is no film %d", id)
 }
 
 // Film returns the film with id, or a NotFound error.
 func (s *Store) Film(ctx context.Context, id int64) (Film, error) {
 	f, err := scanFilm(s.db.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Film{}, apperr.New(apperr.NotFound, "film_not_found", "there is no film %d", id)
+		return Film{}, errFilmNotFound(id)
 	}
 	if err != nil {
 		return Film{}, fmt.Errorf("films: get film %d: %w", id, err)
@@ -111,28 +130,127 @@ func (s *Store) Film(ctx context.Context, id int64) (Film, error) {
 	return f, nil
 }
 
-// Films returns a page of the catalogue in id order.
-func (s *Store) Films(ctx context.Context, req PageRequest) (Page, error) {
-	return s.page(ctx, req, `SELECT `+filmColumns+filmFrom+`
-		WHERE f.id > $1 ORDER BY f.id LIMIT $2`, req.After.ID, req.Limit+1)
+// sortColumns maps an order to the column holding its key; the id order has
+// none. Each has an index (key, id) that serves both directions.
+var sortColumns = map[string]string{
+	SortByTitle: "f.sort_title", SortByYear: "f.year", SortByYearDesc: "f.year",
+	SortByRatingDesc: "f.rating_key", SortByReviewsDesc: "f.review_count",
+}
+
+// Films returns one page of the catalogue: the films matching q's filters in
+// q's order, after q's cursor. The cursor's key and id are compared as a row,
+// (key, id) > (k, i), which both engines answer from the (key, id) index.
+func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(q.Words) > 0 {
+		where = append(where, s.searchClause("title_search", q.Words, arg))
+	}
+	if len(q.DirectorWords) > 0 {
+		where = append(where, s.searchClause("director_search", q.DirectorWords, arg))
+	}
+	if q.Genre != "" {
+		where = append(where, `f.genre_id = (SELECT id FROM genres WHERE name_key = `+arg(sortKey(q.Genre))+`)`)
+	}
+	if q.YearFrom != 0 {
+		where = append(where, `f.year >= `+arg(q.YearFrom))
+	}
+	if q.YearTo != 0 {
+		where = append(where, `f.year <= `+arg(q.YearTo))
+	}
+	sort := q.Sort
+	if sort == "" {
+		sort = SortByID
+	}
+	column := sortColumns[sort]
+	op, dir := ">", "ASC"
+	if strings.HasPrefix(sort, "-") {
+		op, dir = "<", "DESC"
+	}
+	if q.After.ID != 0 {
+		switch {
+		case column == "":
+			where = append(where, `f.id `+op+` `+arg(q.After.ID))
+		case sortKinds[sort] == keyInt:
+			k, _ := strconv.ParseInt(q.After.Key, 10, 64) // ParseCursor checked it
+			where = append(where, `(`+column+`, f.id) `+op+` (`+arg(k)+`, `+arg(q.After.ID)+`)`)
+		default:
+			where = append(where, `(`+column+`, f.id) `+op+` (`+arg(q.After.Key)+`, `+arg(q.After.ID)+`)`)
+		}
+	}
+	order := `f.id ` + dir
+	if column != "" {
+		order = column + ` ` + dir + `, f.id ` + dir
+	}
+	query := `SELECT ` + filmColumns + filmFrom
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY ` + order + ` LIMIT ` + arg(q.Limit+1)
+	p, err := s.page(ctx, q.Limit, query, args...)
+	if err != nil {
+		return Page{}, err
+	}
+	if p.Next != nil {
+		last := p.Items[len(p.Items)-1]
+		p.Next = &Cursor{Sort: sort, Key: sortKeyOf(sort, last), ID: last.ID, Scope: q.Scope()}
+	}
+	return p, nil
+}
+
+// searchClause matches films whose column (title_search or director_search)
+// has, for every word, a word beginning with it. The words are letters and
+// digits only (searchWords), so they need no escaping in either syntax.
+func (s *Store) searchClause(column string, words []string, arg func(any) string) string {
+	terms := make([]string, len(words))
+	if s.db.Dialect == sqldb.Postgres {
+		for i, w := range words {
+			terms[i] = "'" + w + "':*"
+		}
+		return `to_tsvector('simple', f.` + column + `) @@ to_tsquery('simple', ` + arg(strings.Join(terms, " & ")) + `)`
+	}
+	for i, w := range words {
+		terms[i] = column + ` : "` + w + `"*`
+	}
+	return `f.id IN (SELECT rowid FROM films_fts WHERE films_fts MATCH ` + arg(strings.Join(terms, " AND ")) + `)`
 }
 
 // Favorites returns a page of userID's favourite films in film id order.
 func (s *Store) Favorites(ctx context.Context, userID string, req PageRequest) (Page, error) {
-	return s.page(ctx, req, `SELECT `+filmColumns+filmFrom+`
+	p, err := s.page(ctx, req.Limit, `SELECT `+filmColumns+filmFrom+`
 		JOIN favorites fav ON fav.film_id = f.id
 		WHERE fav.user_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3`, userID, req.After.ID, req.Limit+1)
+	if err != nil {
+		return Page{}, err
+	}
+	if p.Next != nil {
+		p.Next = &Cursor{Sort: SortByID, ID: p.Items[len(p.Items)-1].ID, Scope: favoritesScope(userID)}
+	}
+	return p, nil
 }
 
-// page runs a keyset query that asked for one row more than req.Limit: that
-// extra row only tells whether a next page exists.
-func (s *Store) page(ctx context.Context, req PageRequest, query string, args ...any) (Page, error) {
+// favoritesScope binds a favourites cursor to its user.
+func favoritesScope(userID string) string { return scopeOf("favorites", userID) }
+
+// page runs a keyset query that asked for one row more than limit: that
+// extra row only tells whether a next page exists. Next, when set, is a
+// placeholder the caller fills in.
+func (s *Store) page(ctx context.Context, limit int, query string, args ...any) (Page, error) {
+	if limit < 1 {
+		return Page{}, errors.New("films: list: a page needs a limit of at least 1")
+	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("films: list: %w", err)
 	}
 	defer rows.Close()
-	p := Page{Items: make([]Film, 0, req.Limit)}
+	p := Page{Items: make([]Film, 0, min(limit+1, MaxLimit+1))}
 	for rows.Next() {
 		f, err := scanFilm(rows)
 		if err != nil {
@@ -143,32 +261,35 @@ func (s *Store) page(ctx context.Context, req PageRequest, query string, args ..
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("films: list: %w", err)
 	}
-	if len(p.Items) > req.Limit {
-		p.Items = p.Items[:req.Limit]
-		p.Next = &Cursor{Sort: SortByID, ID: p.Items[req.Limit-1].ID}
+	if len(p.Items) > limit {
+		p.Items = p.Items[:limit]
+		p.Next = &Cursor{}
 	}
 	return p, nil
 }
 
-// AddFavorite marks filmID as a favourite of userID. Adding it again changes
-// nothing; an unknown film is a NotFound error.
-func (s *Store) AddFavorite(ctx context.Context, userID string, filmID int64) error {
-	// One statement: no window between "the film exists" and the insert.
-	// (SQLite needs the WHERE for ON CONFLICT to parse after a SELECT.)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO favorites (user_id, film_id, created_at)
-		SELECT $1, f.id, $3 FROM films f WHERE f.id = $2
-		ON CONFLICT (user_id, film_id) DO NOTHING`, userID, filmID, s.stamp())
+// Genres returns every genre with its number of films, by name.
+func (s *Store) Genres(ctx context.Context) ([]Genre, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT g.name, COUNT(f.id) FROM genres g
+		LEFT JOIN films f ON f.genre_id = g.id GROUP BY g.id, g.name`)
 	if err != nil {
-		return fmt.Errorf("films: add favourite: %w", err)
+		return nil, fmt.Errorf("films: genres: %w", err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 1 {
-		return nil
+	defer rows.Close()
+	genres := []Genre{}
+	for rows.Next() {
+		var g Genre
+		if err := rows.Scan(&g.Name, &g.Films); err != nil {
+			return nil, fmt.Errorf("films: genres: %w", err)
+		}
+		genres = append(genres, g)
 	}
-	// Nothing inserted: either it was already there or there is no such film.
-	if _, err := s.Film(ctx, filmID); err != nil {
-		return err
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("films: genres: %w", err)
 	}
-	return nil
+	// Sorted here, not in SQL: the engines' collations differ.
+	slices.SortFunc(genres, func(a, b Genre) int { return cmp.Compare(sortKey(a.Name), sortKey(b.Name)) })
+	return genres, nil
 }
 
 // HasFilms reports whether the catalogue holds at least one film.
@@ -182,127 +303,4 @@ func (s *Store) HasFilms(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("films: count films: %w", err)
 	}
 	return true, nil
-}
-
-// filmsPerStatement is the rows of one multi-row INSERT. SQLite resolves $n
-// parameters by a linear search, so very wide statements get slow; 50 rows
-// (500 parameters), prepared once per transaction, is a good middle.
-const filmsPerStatement = 50
-
-// insertFilms adds films in one transaction, skipping those whose (title,
-// year) is already in the catalogue; it returns how many it added.
-func (s *Store) insertFilms(ctx context.Context, films []Film) (added int, err error) {
-	now := s.stamp()
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		genres, err := ensureGenres(ctx, tx, films)
-		if err != nil {
-			return err
-		}
-		var full *sql.Stmt // the statement for a whole chunk, prepared once
-		for start := 0; start < len(films); start += filmsPerStatement {
-			chunk := films[start:min(start+filmsPerStatement, len(films))]
-			args := make([]any, 0, len(chunk)*10)
-			for _, f := range chunk {
-				args = append(args, f.Title, f.Year, nullDate(f.ReleaseDate), nullInt(genres[f.Genre]),
-					nullString(f.Director), nullInt(int64(f.RuntimeMin)), nullString(f.MPAARating),
-					nullFloat(f.IMDBRating), now, now)
-			}
-			var res sql.Result
-			if len(chunk) == filmsPerStatement {
-				if full == nil {
-					if full, err = tx.PrepareContext(ctx, insertFilmsSQL(filmsPerStatement)); err != nil {
-						return fmt.Errorf("films: insert films: %w", err)
-					}
-					defer full.Close()
-				}
-				res, err = full.ExecContext(ctx, args...)
-			} else {
-				res, err = tx.ExecContext(ctx, insertFilmsSQL(len(chunk)), args...)
-			}
-			if err != nil {
-				return fmt.Errorf("films: insert films: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("films: insert films: %w", err)
-			}
-			added += int(n)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return added, nil
-}
-
-// insertFilmsSQL is an INSERT of rows films that skips existing (title, year).
-func insertFilmsSQL(rows int) string {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO films (title, year, release_date, genre_id, director, runtime_min,
-		mpaa_rating, imdb_rating, created_at, updated_at) VALUES `)
-	for i := range rows {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(")
-		for j := 1; j <= 10; j++ {
-			if j > 1 {
-				q.WriteString(", ")
-			}
-			q.WriteString("$" + strconv.Itoa(i*10+j))
-		}
-		q.WriteString(")")
-	}
-	q.WriteString(" ON CONFLICT (title, year) DO NOTHING")
-	return q.String()
-}
-
-// ensureGenres creates the genres films name and returns every genre's id by
-// name.
-func ensureGenres(ctx context.Context, tx *sql.Tx, films []Film) (map[string]int64, error) {
-	seen := map[string]bool{}
-	for _, f := range films {
-		if f.Genre == "" || seen[f.Genre] {
-			continue
-		}
-		seen[f.Genre] = true
-		if _, err := tx.ExecContext(ctx, `INSERT INTO genres (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, f.Genre); err != nil {
-			return nil, fmt.Errorf("films: add genre: %w", err)
-		}
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, name FROM genres`)
-	if err != nil {
-		return nil, fmt.Errorf("films: genres: %w", err)
-	}
-	defer rows.Close()
-	ids := map[string]int64{}
-	for rows.Next() {
-		var (
-			id   int64
-			name string
-		)
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("films: genres: %w", err)
-		}
-		ids[name] = id
-	}
-	return ids, rows.Err()
-}
-
-// The null* helpers turn the domain's "zero means unknown" into SQL NULL.
-
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-func nullInt(n int64) sql.NullInt64      { return sql.NullInt64{Int64: n, Valid: n != 0} }
-func nullFloat(f float64) sql.NullFloat64 {
-	return sql.NullFloat64{Float64: f, Valid: f != 0}
-}
-
-// nullDate binds a date as YYYY-MM-DD text: PostgreSQL reads it as a date,
-// SQLite stores it as sortable text that its driver reads back as a time.
-func nullDate(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: t.Format(time.DateOnly), Valid: true}
 }

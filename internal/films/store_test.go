@@ -23,7 +23,7 @@ func TestStoreFilmRoundTrip(t *testing.T) {
 		if added, err := s.insertFilms(ctx, []Film{full, bare}); err != nil || added != 2 {
 			t.Fatalf("insertFilms = %d, %v", added, err)
 		}
-		page, err := s.Films(ctx, PageRequest{Limit: 10})
+		page, err := s.Films(ctx, FilmQuery{Limit: 10})
 		if err != nil || len(page.Items) != 2 || page.Next != nil {
 			t.Fatalf("Films = %+v, %v", page, err)
 		}
@@ -78,9 +78,9 @@ func TestStoreReviewAggregate(t *testing.T) {
 		ctx := context.Background()
 		s := NewStore(db, nil)
 		addFilms(t, s, 0, 2)
-		addReview(t, db, 1, "u1", 7)
-		addReview(t, db, 1, "u2", 8)
-		addReview(t, db, 1, "u3", 10)
+		addReview(t, s, 1, "u1", 7)
+		addReview(t, s, 1, "u2", 8)
+		addReview(t, s, 1, "u3", 10)
 		f, err := s.Film(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +88,7 @@ func TestStoreReviewAggregate(t *testing.T) {
 		if f.ReviewCount != 3 || f.AverageRating < 8.333 || f.AverageRating > 8.334 {
 			t.Errorf("film 1: %d reviews, average %v; want 3, 8.333…", f.ReviewCount, f.AverageRating)
 		}
-		page, err := s.Films(ctx, PageRequest{Limit: 5})
+		page, err := s.Films(ctx, FilmQuery{Limit: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestStorePaging(t *testing.T) {
 		s := NewStore(db, nil)
 		addFilms(t, s, 0, 25)
 		seen := map[int64]int{}
-		req := PageRequest{Limit: 10}
+		req := FilmQuery{Limit: 10}
 		var sizes []int
 		for pages := 0; ; pages++ {
 			if pages > 10 {
@@ -153,7 +153,7 @@ func TestStorePaging(t *testing.T) {
 			t.Errorf("page sizes %v, want %v (no empty last page)", sizes, want)
 		}
 		// Past the end: an empty page, no cursor.
-		p, err := s.Films(ctx, PageRequest{Limit: 10, After: Cursor{Sort: SortByID, ID: 1 << 40}})
+		p, err := s.Films(ctx, FilmQuery{Limit: 10, After: Cursor{Sort: SortByID, ID: 1 << 40}})
 		if err != nil || len(p.Items) != 0 || p.Next != nil {
 			t.Errorf("page past the end = %+v, %v", p, err)
 		}
