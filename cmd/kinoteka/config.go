@@ -21,6 +21,7 @@ type config struct {
 	Partitions int
 	LogLevel   string
 	LogFile    string
+	Throttle   string
 }
 
 type setting struct {
@@ -39,6 +40,7 @@ func (c *config) settings() []setting {
 		{"mail-ui-addr", "KINOTEKA_MAIL_UI_ADDR", "127.0.0.1:8025", "mail catcher inbox page and JSON API", &c.MailUIAddr},
 		{"log-level", "KINOTEKA_LOG_LEVEL", "warn", "debug, info, warn or error", &c.LogLevel},
 		{"log-file", "KINOTEKA_LOG_FILE", "", "write JSON logs to this file instead of standard error", &c.LogFile},
+		{"throttle", "KINOTEKA_THROTTLE", "memory", "auth's attempt limits: memory, or off for load tests", &c.Throttle},
 	}
 }
 

@@ -16,6 +16,10 @@ type command func(ctx context.Context, args []string, getenv func(string) string
 
 var commands = map[string]command{
 	"dev-secrets": runDevSecrets,
+	"keys":        runKeys,
+	"admin":       runAdmin,
+	"films":       runFilms,
+	"dlq":         runDLQ,
 }
 
 // run is the embedded mode — parse the configuration, start everything, print

@@ -168,6 +168,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		Kafka:          brokers,
 		Topic:          events.Topic,
 		OutboxPoll:     time.Second,
+		Throttle:       auth.ThrottleConfig{Store: s.cfg.Throttle},
 	}
 	filmsCfg := films.Config{
 		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db"),
@@ -177,9 +178,10 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		SeedDemo:    true,
 	}
 	mailerCfg := mailer.Config{
-		Kafka: brokers,
-		Topic: events.Topic,
-		Group: "kinoteka-mailer",
+		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
+		Kafka:       brokers,
+		Topic:       events.Topic,
+		Group:       "kinoteka-mailer",
 		SMTP: mailer.SMTPConfig{
 			Addr:     s.smtpLn.Addr().String(),
 			Security: "plain", // the catcher is on loopback in this process

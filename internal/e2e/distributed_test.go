@@ -91,10 +91,12 @@ func TestDistributed(t *testing.T) {
 		filmsURLs = append(filmsURLs, "http://"+addr)
 		procs = append(procs, p)
 	}
+	mailerDB := sqldbtest.FreshPostgresURL(t) // replicas share one delivery log
 	for i := range 2 {
 		addr := FreeAddr(t)
 		p := Start(t, fmt.Sprintf("mailer-%d", i+1), bins["./cmd/mailer"], append(common,
 			"MAILER_ADDR="+addr,
+			"MAILER_DATABASE_URL="+mailerDB,
 			"SMTP_ADDR="+smtpAddr,
 			"SMTP_SECURITY=starttls",
 			"SMTP_SERVER_NAME=localhost",
