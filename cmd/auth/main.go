@@ -5,8 +5,10 @@ package main
 import (
 	"kinoteka/internal/auth"
 	"kinoteka/internal/launch"
+	"kinoteka/internal/telemetry"
 )
 
 func main() {
-	launch.Main(launch.Service[auth.Config]{Name: "auth", AddrEnv: "AUTH_ADDR", DefaultAddr: "127.0.0.1:8081", Load: auth.LoadConfig, Run: auth.Run})
+	launch.Main(launch.Service[auth.Config]{Name: "auth", AddrEnv: "AUTH_ADDR", DefaultAddr: "127.0.0.1:8081", Load: auth.LoadConfig, Run: auth.Run,
+		Tracing: func(c *auth.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

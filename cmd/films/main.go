@@ -5,8 +5,10 @@ package main
 import (
 	"kinoteka/internal/films"
 	"kinoteka/internal/launch"
+	"kinoteka/internal/telemetry"
 )
 
 func main() {
-	launch.Main(launch.Service[films.Config]{Name: "films", AddrEnv: "FILMS_ADDR", DefaultAddr: "127.0.0.1:8082", Load: films.LoadConfig, Run: films.Run})
+	launch.Main(launch.Service[films.Config]{Name: "films", AddrEnv: "FILMS_ADDR", DefaultAddr: "127.0.0.1:8082", Load: films.LoadConfig, Run: films.Run,
+		Tracing: func(c *films.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -30,20 +27,7 @@ func BenchmarkRegisterToMail(b *testing.B) {
 
 	// One client registering 100 addresses is exactly what auth's throttle
 	// stops; this measures the pipeline, so the throttle is off.
-	cfg, err := parseConfig(append(freeArgs(b, b.TempDir()), "-throttle", "off"), func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := newSystem(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx, func() { close(ready) }) }()
-	<-ready
+	s, _, stop := runSystem(b, "-throttle", "off")
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	register := func(i int) time.Duration {
@@ -85,6 +69,7 @@ func BenchmarkRegisterToMail(b *testing.B) {
 	report("register-to-mail", toMail)
 	report("register-answer", toAnswer)
 	report("argon2id-baseline", hashes)
-	cancel()
-	<-done
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -24,25 +22,8 @@ import (
 // when it is back, exactly 200 mails arrive — none lost, none twice.
 func TestBrokerDownDuring200Registrations(t *testing.T) {
 	const n = 200
-	dir := t.TempDir()
-	cfg, err := parseConfig(freeArgs(t, dir), func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newSystem(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("system stopped: %v", err)
-	}
+	s, _, stop := runSystem(t)
+	ctx := context.Background()
 
 	s.stopBroker()
 	addrs := make([]string, n)
@@ -90,7 +71,7 @@ func TestBrokerDownDuring200Registrations(t *testing.T) {
 	}
 	// Settled: auth's outbox has nothing pending and the mailer group has
 	// committed every partition to its end, so no further mail can come.
-	authDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "auth.db"))
+	authDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(s.cfg.DataDir, "auth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +131,7 @@ func TestBrokerDownDuring200Registrations(t *testing.T) {
 	if total := len(s.catcher.Messages()); len(missing) > 0 || len(twice) > 0 || total != n {
 		t.Errorf("%d mails for %d registrations; missing %v; more than once %v", total, n, missing, twice)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -49,6 +49,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	tracing, stopTracing, err := tracingFromEnv(ctx, getenv)
+	if err != nil {
+		s.closeListeners()
+		s.stopBroker()
+		return err
+	}
+	defer stopTracing()
+	s.tracing = tracing
 	return s.run(ctx, func() { printBanner(stdout, s) })
 }
 

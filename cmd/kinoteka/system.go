@@ -26,6 +26,7 @@ import (
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/mailer"
+	"kinoteka/internal/telemetry"
 )
 
 // system is the embedded deployment: every listener is opened up front, so a
@@ -42,6 +43,10 @@ type system struct {
 	brokerPort int
 
 	catcher *catcher.Catcher
+
+	// tracing is each service's tracing by name ("auth", "films",
+	// "mailer"); a missing one is off. Set before run.
+	tracing map[string]*telemetry.Tracing
 }
 
 func newSystem(cfg config, log *slog.Logger) (s *system, err error) {
@@ -169,6 +174,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		Topic:          events.Topic,
 		OutboxPoll:     time.Second,
 		Throttle:       auth.ThrottleConfig{Store: s.cfg.Throttle},
+		Tracing:        s.tracing["auth"],
 	}
 	filmsCfg := films.Config{
 		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db"),
@@ -176,6 +182,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		Issuer:      s.authURL(),
 		Audience:    "kinoteka",
 		SeedDemo:    true,
+		Tracing:     s.tracing["films"],
 	}
 	mailerCfg := mailer.Config{
 		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
@@ -188,6 +195,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 			From:     "Kinoteka <no-reply@kinoteka.local>",
 			Timeout:  10 * time.Second,
 		},
+		Tracing: s.tracing["mailer"],
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -214,6 +222,27 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// tracingFromEnv gives each service its tracing from the OTEL_* variables,
+// as the separate binaries do (telemetry.FromEnv: off unless
+// OTEL_EXPORTER_OTLP_ENDPOINT is set); stop flushes them.
+func tracingFromEnv(ctx context.Context, getenv func(string) string) (_ map[string]*telemetry.Tracing, stop func(), err error) {
+	m := map[string]*telemetry.Tracing{}
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, t := range m {
+			_ = t.Shutdown(sctx)
+		}
+	}
+	for _, name := range []string{"auth", "films", "mailer"} {
+		if m[name], err = telemetry.FromEnv(ctx, name, getenv); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("tracing: %w", err)
+		}
+	}
+	return m, stop, nil
 }
 
 func named(service string, err error) error {

@@ -6,35 +6,53 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"kinoteka/internal/e2e"
 )
 
-// With the broker down a registration still succeeds — the event waits in
-// auth's outbox — and the mail goes out once the broker is back.
-func TestKafkaDownRegistrationWaitsInOutbox(t *testing.T) {
+// runSystem starts the embedded system in-process with extra flags, on free
+// ports in a fresh data folder, and returns it once every service answers,
+// with an Env pointing at it. stop cancels it and returns what run returned;
+// cleanup stops it too.
+func runSystem(t testing.TB, extra ...string) (s *system, env e2e.Env, stop func() error) {
+	t.Helper()
 	dir := t.TempDir()
-	cfg, err := parseConfig(freeArgs(t, dir), func(string) string { return "" }, io.Discard)
+	cfg, err := parseConfig(append(freeArgs(t, dir), extra...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSystem(cfg, slog.New(slog.DiscardHandler))
+	s, err = newSystem(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- s.run(ctx, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("system stopped: %v", err)
 	}
-	env := e2e.Env{AuthURL: s.authURL(), FilmsURL: s.filmsURL(), MailURL: s.mailUIURL(), KeyFile: filepath.Join(dir, "auth-signing-key.pem")}
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	env = e2e.Env{AuthURL: s.authURL(), FilmsURL: s.filmsURL(), MailURL: s.mailUIURL(), KeyFile: filepath.Join(dir, "auth-signing-key.pem")}
+	return s, env, stop
+}
+
+// With the broker down a registration still succeeds — the event waits in
+// auth's outbox — and the mail goes out once the broker is back.
+func TestKafkaDownRegistrationWaitsInOutbox(t *testing.T) {
+	s, env, stop := runSystem(t)
 
 	// One mail before the outage proves the path works and the group has joined.
 	env.SignUp(t, "before@example.com", "correct horse battery")
@@ -54,8 +72,7 @@ func TestKafkaDownRegistrationWaitsInOutbox(t *testing.T) {
 	for _, addr := range []string{"during-1@example.com", "during-2@example.com"} {
 		env.WaitForCode(t, addr, 90*time.Second)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

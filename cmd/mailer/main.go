@@ -5,8 +5,10 @@ package main
 import (
 	"kinoteka/internal/launch"
 	"kinoteka/internal/mailer"
+	"kinoteka/internal/telemetry"
 )
 
 func main() {
-	launch.Main(launch.Service[mailer.Config]{Name: "mailer", AddrEnv: "MAILER_ADDR", DefaultAddr: "127.0.0.1:8083", Load: mailer.LoadConfig, Run: mailer.Run})
+	launch.Main(launch.Service[mailer.Config]{Name: "mailer", AddrEnv: "MAILER_ADDR", DefaultAddr: "127.0.0.1:8083", Load: mailer.LoadConfig, Run: mailer.Run,
+		Tracing: func(c *mailer.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

@@ -41,7 +41,9 @@ func withClientInfo(trusted []netip.Prefix, h http.Handler) http.Handler {
 			}
 		}
 		c := clientInfo{IP: clientIP(r, trusted), UserAgent: ua}
-		h.ServeHTTP(w, r.WithContext(withClient(r.Context(), c)))
+		inner := r.WithContext(withClient(r.Context(), c))
+		h.ServeHTTP(w, inner)
+		r.Pattern = inner.Pattern // the matched route, for the log line and the trace span outside
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	AdminEmails    []string       // addresses that hold the admin role by configuration
 	Throttle       ThrottleConfig // attempt limits per client IP and per account
 	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For is believed; none by default
+
+	// Tracing traces HTTP requests and the relay's publishes; nil is off.
+	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
+	Tracing *telemetry.Tracing
 }
 
 // ThrottleConfig says where the token buckets live and how big they are.
@@ -79,11 +84,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		return b
 	}
-	var brokers []string
-	for b := range strings.SplitSeq(str("KAFKA_BROKERS", "127.0.0.1:9092"), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
+	kcfg, err := kafka.ConfigFromEnv(getenv, "kinoteka-auth")
+	if err != nil {
+		errs = append(errs, err)
 	}
 	keysDir := str("AUTH_SIGNING_KEYS_DIR", "")
 	keyFileDefault := "data/auth-signing-key.pem"
@@ -121,16 +124,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SigningAlg:     str("AUTH_SIGNING_ALG", tokens.RS256),
 		GenerateKey:    boolean("AUTH_GENERATE_KEY"),
 		// Secrets are taken verbatim: surrounding spaces may be part of them.
-		CodeSecret: []byte(getenv("AUTH_CODE_SECRET")),
-		CodeTTL:    dur("AUTH_CODE_TTL", "10m"),
-		Kafka: kafka.Config{
-			Brokers:  brokers,
-			ClientID: "kinoteka-auth",
-			TLS:      boolean("KAFKA_TLS"),
-			SASL:     strings.ToLower(str("KAFKA_SASL_MECHANISM", "")),
-			User:     str("KAFKA_SASL_USER", ""),
-			Password: getenv("KAFKA_SASL_PASSWORD"),
-		},
+		CodeSecret:     []byte(getenv("AUTH_CODE_SECRET")),
+		CodeTTL:        dur("AUTH_CODE_TTL", "10m"),
+		Kafka:          kcfg,
 		Topic:          str("MAIL_TOPIC", events.Topic),
 		OutboxPoll:     dur("AUTH_OUTBOX_POLL", "1s"),
 		RefreshTTL:     dur("AUTH_REFRESH_TTL", "720h"),
@@ -244,17 +240,8 @@ func (c Config) validate() error {
 	if c.CodeTTL <= 0 || c.CodeTTL > 24*time.Hour {
 		bad("CodeTTL (AUTH_CODE_TTL) must be between 1s and 24h, got %s", c.CodeTTL)
 	}
-	if len(c.Kafka.Brokers) == 0 {
-		bad("Kafka.Brokers (KAFKA_BROKERS) must name at least one host:port")
-	}
-	switch c.Kafka.SASL {
-	case "":
-	case "plain", "scram-sha-256", "scram-sha-512":
-		if c.Kafka.User == "" || c.Kafka.Password == "" {
-			bad("Kafka.User and Kafka.Password (KAFKA_SASL_USER, KAFKA_SASL_PASSWORD) are required with SASL")
-		}
-	default:
-		bad("Kafka.SASL (KAFKA_SASL_MECHANISM) must be plain, scram-sha-256 or scram-sha-512, got %q", c.Kafka.SASL)
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Topic == "" {
 		bad("Topic (MAIL_TOPIC) must not be empty")

@@ -120,7 +120,7 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 func TestConfigLogsNoSecrets(t *testing.T) {
 	cfg, err := LoadConfig(env(map[string]string{
 		"AUTH_CODE_SECRET": secret32, "AUTH_DATABASE_URL": "postgres://auth:dbpassword@db/auth",
-		"KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "kafkapassword",
+		"KAFKA_TLS": "true", "KAFKA_SASL_MECHANISM": "plain", "KAFKA_SASL_USER": "u", "KAFKA_SASL_PASSWORD": "kafkapassword",
 	}))
 	if err != nil {
 		t.Fatal(err)

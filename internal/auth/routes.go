@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"kinoteka/internal/apidocs"
 	"kinoteka/internal/httpapi"
 )
 
@@ -24,9 +25,12 @@ func routes(log *slog.Logger, svc *service, issuer string, trusted []netip.Prefi
 	mux.Handle("GET /v1/auth/me", handleMe(log, svc))
 	mux.Handle("GET /.well-known/jwks.json", handleJWKS(svc))
 	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(issuer, svc.signer.Algorithms()))
+	mux.Handle("GET /openapi.json", apidocs.Auth.ServeJSON())
+	mux.Handle("GET /docs", apidocs.Auth.ServePage())
 	// Ready means the database answers. Kafka is deliberately not a
 	// condition: registrations go to the outbox, which waits for the broker,
 	// so auth serves every request while Kafka is down.
 	httpapi.Health(mux, map[string]httpapi.Check{"database": svc.store.Ping})
-	return httpapi.Observe(log, withClientInfo(trusted, mux))
+	mux.Handle("GET /metrics", svc.cfg.Metrics.handler())
+	return httpapi.Observe(log, withClientInfo(trusted, svc.cfg.Metrics.instrument(mux)))
 }

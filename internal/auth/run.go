@@ -87,16 +87,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		lim = newSQLLimiter(db.DB)
 	}
 
+	metrics := newServiceMetrics(httpapi.NewMetrics())
 	client, err := kafka.NewClient(cfg.Kafka,
 		kgo.RecordDeliveryTimeout(10*time.Second),
 		kgo.ProducerLinger(0),
 		kafka.LogTo(log),
+		kafka.Metrics(metrics.http.Registry),
 	)
 	if err != nil {
 		return fmt.Errorf("auth: kafka client: %w", err)
 	}
 	defer client.Close()
-	relay := outbox.NewRelay(db, client, log, outbox.Options{Poll: cfg.OutboxPoll, AttemptTimeout: 10 * time.Second})
+	relay := outbox.NewRelay(db, client, log, outbox.Options{
+		Poll: cfg.OutboxPoll, AttemptTimeout: 10 * time.Second, Tracing: cfg.Tracing,
+		OnPublishError: metrics.publishFailed,
+	})
+	metrics.watchOutbox(relay)
 
 	svc, err := newService(NewStore(db), signer, log, serviceConfig{
 		Issuer:     cfg.Issuer,
@@ -115,6 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		AdminEmails:  cfg.adminEmails(),
 		Limiter:      lim,
 		Limits:       cfg.Throttle.Limits,
+		Metrics:      metrics,
 	})
 	if err != nil {
 		return err
@@ -128,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); svc.sweepEvery(relayCtx, 10*time.Minute) }()
 
-	err = httpapi.Serve(ctx, ln, routes(log, svc, cfg.Issuer, cfg.TrustedProxies))
+	err = httpapi.Serve(ctx, ln, cfg.Tracing.HTTP(routes(log, svc, cfg.Issuer, cfg.TrustedProxies)))
 	stopRelay()
 	<-sweepDone
 	if rerr := <-relayDone; rerr != nil && err == nil {

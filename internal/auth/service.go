@@ -13,6 +13,7 @@ import (
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/events"
 	"kinoteka/internal/outbox"
+	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
 
@@ -59,6 +60,7 @@ type serviceConfig struct {
 	AdminEmails  []string      // normalised addresses that hold the admin role by configuration
 	Limiter      limiter       // nil: no throttling
 	Limits       map[Action]Limits
+	Metrics      *serviceMetrics // nil: nothing counted
 }
 
 // Tokens is what a successful verification or login returns.
@@ -297,8 +299,11 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, purpose string,
 	if err != nil {
 		return err
 	}
+	// The traceparent of the request lets the relay's publish, and the
+	// mailer's send, join the request's trace.
 	return outbox.Enqueue(ctx, tx.SQL(), outbox.Message{
 		EventID: eventID, Topic: s.cfg.Topic, Key: u.ID, EventType: env.Type, Payload: payload, CreatedAt: now,
+		Traceparent: telemetry.Traceparent(ctx),
 	})
 }
 
@@ -426,6 +431,7 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 		return Tokens{}, err
 	}
 	failed := func(userID, reason string) {
+		s.cfg.Metrics.loginFailed(reason)
 		s.audit(ctx, auditEvent{Event: evLoginFailed, UserID: userID, Email: email, Detail: map[string]string{"reason": reason}})
 	}
 	u, err := s.store.UserByEmail(ctx, email)

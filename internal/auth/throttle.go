@@ -292,6 +292,7 @@ func (s *service) throttle(ctx context.Context, act Action, account string) erro
 				}
 				s.audit(ctx, e)
 			}
+			s.cfg.Metrics.throttledRequest(act, b.scope)
 			return errThrottled(d.retryAfter)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/tokens"
@@ -28,8 +30,9 @@ func principalFrom(ctx context.Context) (tokens.Principal, bool) {
 // verified, on public routes too, and a bad one is always 401: a client
 // must never believe a broken token works because the route did not care.
 type authn struct {
-	log *slog.Logger
-	v   verifier
+	log      *slog.Logger
+	v        verifier
+	failures *prometheus.CounterVec // by reason; nil counts nothing
 }
 
 var (
@@ -50,6 +53,7 @@ func (a authn) wrap(h http.Handler, required bool) http.Handler {
 		token, present, err := bearerToken(r.Header)
 		switch {
 		case err != nil:
+			a.count(reasonBadHeader)
 			httpapi.Error(w, r, a.log, err)
 			return
 		case !present && required:
@@ -64,11 +68,18 @@ func (a authn) wrap(h http.Handler, required bool) http.Handler {
 			// The cause (expired, unknown kid, bad signature…) helps an
 			// operator; it never contains the token.
 			a.log.DebugContext(r.Context(), "access token rejected", "request_id", httpapi.RequestID(r.Context()), "reason", err)
+			a.count(tokens.FailureReason(err))
 			httpapi.Error(w, r, a.log, err)
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+func (a authn) count(reason string) {
+	if a.failures != nil {
+		a.failures.WithLabelValues(reason).Inc()
+	}
 }
 
 // bearerToken extracts the token of an RFC 6750 Authorization header.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
 
@@ -36,6 +37,10 @@ type Config struct {
 	// Algorithms is the allow-list of JWS algorithms accepted on access
 	// tokens; empty means RS256 alone.
 	Algorithms []string
+	// Tracing traces HTTP requests, continuing a caller's traceparent; nil
+	// is off. LoadConfig leaves it nil: the binary sets it
+	// (launch.Service.Tracing).
+	Tracing *telemetry.Tracing
 }
 
 // Defaults of LoadConfig.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"kinoteka/internal/apidocs"
 	"kinoteka/internal/httpapi"
 )
 
@@ -13,7 +14,8 @@ import (
 // through the read cache (cacheTTL <= 0: no cache, ETags still); a token that
 // is present is checked on every /v1 route all the same.
 func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration) http.Handler {
-	auth := authn{log: log, v: v}
+	metrics, tokenFailures := newMetrics()
+	auth := authn{log: log, v: v, failures: tokenFailures}
 	admin := func(h http.Handler) http.Handler { return auth.required(requireRole(log, RoleAdmin, h)) }
 	cache := newReadCache(log, cacheTTL, store.Generation, time.Now)
 	mux := http.NewServeMux()
@@ -35,9 +37,12 @@ func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Durati
 	mux.Handle("PUT /v1/me/favorites/{film_id}", auth.required(handleFavoritePut(log, store)))
 	mux.Handle("DELETE /v1/me/favorites/{film_id}", auth.required(handleFavoriteDelete(log, store)))
 
+	mux.Handle("GET /openapi.json", apidocs.Films.ServeJSON())
+	mux.Handle("GET /docs", apidocs.Films.ServePage())
 	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
+	mux.Handle("GET /metrics", metrics.Handler())
 
-	return httpapi.Observe(log, problemFallback(mux))
+	return httpapi.Observe(log, metrics.Instrument(problemFallback(mux)))
 }
 
 // problemFallback answers the requests no route matches (404, 405) with

@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	if cfg.JWKSURL != "" {
 		go refreshKeys(ctx, log, verifier)
 	}
-	return httpapi.Serve(ctx, ln, newHandler(log, store, verifier, cfg.ReadCacheTTL))
+	return httpapi.Serve(ctx, ln, cfg.Tracing.HTTP(newHandler(log, store, verifier, cfg.ReadCacheTTL)))
 }
 
 // keysRefreshEvery is how often films re-reads auth's JWK set on its own,

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"kinoteka/internal/telemetry"
 )
 
 type ctxKey int
@@ -44,9 +46,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Observe wraps h with a request id, panic recovery and one JSON log line per
-// request (never bodies or headers, so no password, code or token is logged).
+// request: request id, method, route pattern, path, status, size, duration,
+// and the trace id when the request is traced (never bodies, query strings or
+// headers, so no password, code or token is logged).
+//
+// Put it right around the ServeMux, inside telemetry's HTTP middleware: the
+// mux records the matched pattern on the request it is given, and Observe
+// copies it back onto the request it received, so that the middlewares
+// outside (the tracing span's name, metrics) see the route too.
 func Observe(log *slog.Logger, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, orig *http.Request) {
+		r := orig
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 {
@@ -64,7 +74,8 @@ func Observe(log *slog.Logger, h http.Handler) http.Handler {
 					JSON(rec, http.StatusInternalServerError, Problem{Type: "about:blank", Title: "Internal Server Error", Status: 500, Detail: "an internal error occurred"})
 				}
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+			orig.Pattern = r.Pattern
+			attrs := []slog.Attr{
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("route", r.Pattern),
@@ -72,7 +83,11 @@ func Observe(log *slog.Logger, h http.Handler) http.Handler {
 				slog.Int("status", rec.status),
 				slog.Int("bytes", rec.bytes),
 				slog.Duration("duration", time.Since(start)),
-			)
+			}
+			if tid := telemetry.TraceID(r.Context()); tid != "" {
+				attrs = append(attrs, slog.String("trace_id", tid))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http", attrs...)
 		}()
 		h.ServeHTTP(rec, r)
 	})

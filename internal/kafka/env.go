@@ -12,8 +12,8 @@ const DefaultBrokers = "127.0.0.1:9092"
 
 // ConfigFromEnv reads the variables every Kafka client of Kinoteka shares —
 // KAFKA_BROKERS, KAFKA_TLS, KAFKA_SASL_MECHANISM, KAFKA_SASL_USER,
-// KAFKA_SASL_PASSWORD — and reports every problem at once, each naming its
-// variable.
+// KAFKA_SASL_PASSWORD — and reports every malformed value at once, each
+// naming its variable. Validate then checks that the values fit together.
 func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) {
 	cfg := Config{ClientID: clientID}
 	var errs []error
@@ -35,6 +35,13 @@ func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) 
 	}
 	cfg.SASL = strings.ToLower(strings.TrimSpace(getenv("KAFKA_SASL_MECHANISM")))
 	cfg.User, cfg.Password = getenv("KAFKA_SASL_USER"), getenv("KAFKA_SASL_PASSWORD")
+	return cfg, errors.Join(errs...)
+}
+
+// Validate checks a configuration however it was built, naming the
+// variables a user would set.
+func (cfg Config) Validate() error {
+	var errs []error
 	if len(cfg.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one host:port"))
 	}
@@ -50,5 +57,5 @@ func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) 
 	default:
 		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM: %q is not one of plain, scram-sha-256, scram-sha-512", cfg.SASL))
 	}
-	return cfg, errors.Join(errs...)
+	return errors.Join(errs...)
 }

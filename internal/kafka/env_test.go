@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func TestConfigFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ConfigFromEnv(func(k string) string { return tt.env[k] }, "x")
+			err = errors.Join(err, got.Validate())
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)

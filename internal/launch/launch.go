@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"kinoteka/internal/telemetry"
 )
 
 // Service describes one binary.
@@ -26,6 +28,11 @@ type Service[C any] struct {
 	DefaultAddr string // "127.0.0.1:8081"
 	Load        func(getenv func(string) string) (C, error)
 	Run         func(ctx context.Context, cfg C, log *slog.Logger, ln net.Listener) error
+	// Tracing, when set, hands the loaded configuration the service's
+	// tracing, built by telemetry.FromEnv: OTLP over HTTP when
+	// OTEL_EXPORTER_OTLP_ENDPOINT is set, off otherwise. Run flushes it at
+	// exit. Kept out of Load because it starts an exporter.
+	Tracing func(cfg *C, t *telemetry.Tracing)
 }
 
 // Main is the whole main function of a service binary: it runs s until
@@ -59,6 +66,20 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 	cfg, err := s.Load(env.Get)
 	if err := errors.Join(env.Err(), err); err != nil {
 		return fmt.Errorf("%s: config: %w", s.Name, err)
+	}
+	if s.Tracing != nil {
+		tr, err := telemetry.FromEnv(ctx, s.Name, env.Get)
+		if err != nil {
+			return fmt.Errorf("%s: tracing: %w", s.Name, err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(sctx); err != nil {
+				log.Warn("tracing: spans not flushed", "err", err)
+			}
+		}()
+		s.Tracing(&cfg, tr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/telemetry"
 )
 
 // SMTP security modes.
@@ -28,7 +29,6 @@ const (
 	DefaultFrom     = "Kinoteka <no-reply@kinoteka.local>"
 	DefaultGroup    = "kinoteka-mailer"
 	DefaultTimeout  = 10 * time.Second
-	DefaultBrokers  = "127.0.0.1:9092"
 
 	// DefaultDatabaseURL is where LoadConfig puts the delivery log.
 	DefaultDatabaseURL = "sqlite:data/mailer.db"
@@ -81,19 +81,22 @@ type Config struct {
 	// DefaultLogRetention. It must outlast the topic's retention, or a
 	// re-delivered old record could be sent again.
 	LogRetention time.Duration
+	// Tracing records a "mail.send" span per record, continuing the
+	// record's traceparent header, and traces the HTTP port; nil is off.
+	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
+	Tracing *telemetry.Tracing
 }
 
 // LoadConfig reads the configuration from the environment (see the package
 // documentation for the variables), applies defaults and validates it.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
+	kcfg, err := kafka.ConfigFromEnv(getenv, "kinoteka-mailer")
+	if err != nil {
+		errs = append(errs, err)
+	}
 	cfg := Config{
-		Kafka: kafka.Config{
-			Brokers:  splitList(getenv("KAFKA_BROKERS")),
-			SASL:     strings.ToLower(strings.TrimSpace(getenv("KAFKA_SASL_MECHANISM"))),
-			User:     getenv("KAFKA_SASL_USER"),
-			Password: getenv("KAFKA_SASL_PASSWORD"),
-		},
+		Kafka:       kcfg,
 		Topic:       strings.TrimSpace(getenv("MAIL_TOPIC")),
 		Group:       strings.TrimSpace(getenv("MAILER_GROUP")),
 		DatabaseURL: strings.TrimSpace(getenv("MAILER_DATABASE_URL")),
@@ -106,13 +109,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			ServerName: strings.TrimSpace(getenv("SMTP_SERVER_NAME")),
 			From:       strings.TrimSpace(getenv("SMTP_FROM")),
 		},
-	}
-	if v := strings.TrimSpace(getenv("KAFKA_TLS")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KAFKA_TLS: %q is not a boolean", v))
-		}
-		cfg.Kafka.TLS = b
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = DefaultDatabaseURL
@@ -147,7 +143,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			*n.dst = i
 		}
 	}
-	cfg, err := cfg.normalize()
+	cfg, err = cfg.normalize()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -157,7 +153,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 // normalize fills in defaults and checks every field, reporting all problems at once.
 func (c Config) normalize() (Config, error) {
 	if len(c.Kafka.Brokers) == 0 {
-		c.Kafka.Brokers = splitList(DefaultBrokers)
+		c.Kafka.Brokers = []string{kafka.DefaultBrokers}
 	}
 	if c.Kafka.ClientID == "" {
 		c.Kafka.ClientID = "kinoteka-mailer"
@@ -186,17 +182,8 @@ func (c Config) normalize() (Config, error) {
 	if c.LogRetention < time.Hour {
 		errs = append(errs, errors.New("MAILER_LOG_RETENTION must be at least 1h (and should outlast the topic's retention)"))
 	}
-	switch c.Kafka.SASL {
-	case "":
-	case "plain", "scram-sha-256", "scram-sha-512":
-		if c.Kafka.User == "" || c.Kafka.Password == "" {
-			errs = append(errs, errors.New("KAFKA_SASL_USER and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM"))
-		}
-		if c.Kafka.SASL == "plain" && !c.Kafka.TLS {
-			errs = append(errs, errors.New("KAFKA_SASL_MECHANISM=plain sends the password in clear: set KAFKA_TLS=true"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM: %q is not one of plain, scram-sha-256, scram-sha-512", c.Kafka.SASL))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }
@@ -270,16 +257,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for part := range strings.SplitSeq(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
 }
 
 // LogValue shows the configuration with its secrets masked, for the start-up log line.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // consumer reads mail requests as a member of the consumer group and hands
@@ -33,6 +34,7 @@ type consumer struct {
 	maxAttempts int
 	stats       *counters
 	dlq         *deadLetters
+	tr          trace.Tracer // one "mail.send" span per record (handle)
 
 	mu      sync.Mutex
 	workers map[topicPartition]*worker
@@ -49,6 +51,7 @@ type counters struct {
 	duplicates   atomic.Int64 // re-delivered records skipped because the log had them as sent
 	deadLettered atomic.Int64 // records parked in the dead-letter topic
 	failures     atomic.Int64 // failed SMTP attempts
+	retried      atomic.Int64 // of which were followed by a retry
 }
 
 // tuning holds the knobs tests turn; defaultTuning is production's.

@@ -7,11 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"kinoteka/internal/events"
+	"kinoteka/internal/telemetry"
 )
 
 // dbTimeout bounds a delivery log statement, so that a database that hangs
@@ -97,16 +103,20 @@ func headerValue(r *kgo.Record, key string) string {
 
 // handle processes one record. It returns true when the record is finished
 // (sent, already sent, or dead-lettered) and false when quit stopped it.
-// Log lines name the record and the event, never the address or the code.
+// Log lines and the span name the record and the event, never the address
+// or the code.
 func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) bool {
 	r := it.r
+	ctx, span := c.startSpan(it)
+	defer span.End()
 	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
 	if it.err != nil {
-		return c.deadLetter(quit, log, it, events.DLQKindPoison, it.err, 0)
+		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
 	log = log.With("type", it.d.Type, "legacy", it.d.Legacy)
 	if sent[it.id] {
 		c.stats.duplicates.Add(1)
+		span.SetAttributes(attrOutcome.String("duplicate"))
 		log.Info("mail already sent for this event; not sending it again")
 		return true
 	}
@@ -115,34 +125,37 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		if !errors.Is(err, events.ErrPoison) {
 			err = fmt.Errorf("%w: rendering failed: %v", events.ErrPoison, err)
 		}
-		return c.deadLetter(quit, log, it, events.DLQKindPoison, err, 0)
+		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, err, 0)
 	}
 
 	deferred := 0 // 4yz answers to this message, as opposed to connection trouble
 	for attempt := 1; ; attempt++ {
 		// The send itself is not cut short by a stop: the message in
 		// flight is finished, bounded by the SMTP timeouts.
-		sendCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		sendCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		err := c.send.Send(sendCtx, m)
 		cancel()
 		if err == nil {
 			c.stats.sent.Add(1)
 			sent[it.id] = true // the same event again in this batch is a duplicate
 			c.record(log, it, StatusSent, 1, "")
+			span.SetAttributes(attrOutcome.String("sent"), attrAttempts.Int(attempt))
 			log.Info("mail sent", "attempts", attempt)
 			return true
 		}
 		c.stats.failures.Add(1)
+		span.AddEvent("smtp attempt failed", trace.WithAttributes(smtpFailure(attempt, err)...))
 		if isRejected(err) {
-			return c.deadLetter(quit, log, it, events.DLQKindRejected, err, attempt)
+			return c.deadLetterSpan(span, quit, log, it, events.DLQKindRejected, err, attempt)
 		}
 		if isDeferred(err) {
 			deferred++
 			if deferred >= c.maxAttempts {
-				return c.deadLetter(quit, log, it, events.DLQKindGaveUp,
+				return c.deadLetterSpan(span, quit, log, it, events.DLQKindGaveUp,
 					fmt.Errorf("deferred %d times, the last: %w", deferred, err), attempt)
 			}
 		}
+		c.stats.retried.Add(1)
 		c.record(log, it, StatusRetrying, 1, err.Error())
 		// 4yz, network trouble, or a refusal of our connection (no
 		// STARTTLS, wrong credentials) that every message would meet:
@@ -154,10 +167,61 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		}
 		log.Log(context.Background(), level, "mail not sent; will retry", "err", err, "attempts", attempt, "retry_in", delay)
 		if !sleep(quit, delay) {
+			span.SetAttributes(attrOutcome.String("interrupted"), attrAttempts.Int(attempt))
 			log.Info("giving way to a group rebalance or shutdown; the record will be retried")
 			return false
 		}
 	}
+}
+
+// Span attributes of mail.send beyond the messaging conventions.
+const (
+	attrOutcome  = attribute.Key("kinoteka.mail.outcome") // sent, duplicate, dead_lettered, interrupted
+	attrDLQKind  = attribute.Key("kinoteka.mail.dlq_kind")
+	attrAttempts = attribute.Key("kinoteka.smtp.attempts")
+)
+
+// startSpan starts the record's "mail.send" consumer span as a child of
+// the relay's publish span, whose traceparent the record carries, so the
+// mail joins the trace of the request that asked for it. It covers the
+// rendering, every SMTP attempt and a dead-lettering.
+func (c *consumer) startSpan(it item) (context.Context, trace.Span) {
+	r := it.r
+	ctx := telemetry.WithTraceparent(context.Background(), headerValue(r, events.HeaderTraceparent))
+	return c.tr.Start(ctx, "mail.send",
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingDestinationName(r.Topic),
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
+			semconv.MessagingKafkaOffset(int(r.Offset)),
+			semconv.MessagingMessageID(it.id),
+			attribute.String("kinoteka.event.type", it.d.Type),
+		))
+}
+
+// smtpFailure describes a failed SMTP attempt by its step and reply code
+// only: the reply text may quote the recipient's address.
+func smtpFailure(attempt int, err error) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attribute.Int("attempt", attempt)}
+	var se *SendError
+	if errors.As(err, &se) {
+		attrs = append(attrs, attribute.String("smtp.step", se.Step), attribute.Int("smtp.code", se.Code))
+	}
+	return attrs
+}
+
+// deadLetterSpan is deadLetter, noted on the record's span.
+func (c *consumer) deadLetterSpan(span trace.Span, quit <-chan struct{}, log *slog.Logger, it item, kind string, cause error, attempts int) bool {
+	span.SetAttributes(attrDLQKind.String(kind), attrAttempts.Int(attempts))
+	if !c.deadLetter(quit, log, it, kind, cause, attempts) {
+		span.SetAttributes(attrOutcome.String("interrupted"))
+		return false
+	}
+	span.SetAttributes(attrOutcome.String("dead_lettered"))
+	span.SetStatus(codes.Error, "dead-lettered: "+kind)
+	return true
 }
 
 // isDeferred reports a 4yz answer to this message (at MAIL, RCPT or DATA),

@@ -77,23 +77,29 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	if err != nil {
 		return err
 	}
+	// One registry per mailer: the HTTP series, the counters, the send
+	// latency, the group's lag and the Kafka client's own series.
+	metrics := httpapi.NewMetrics()
 	stats := &counters{}
+	registerCounters(metrics, stats)
 	c := &consumer{
-		render: rend, send: send, log: log, tune: tune, deliveries: deliveries,
+		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
 		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
+		tr: cfg.Tracing.Tracer("kinoteka/mailer"),
 	}
-	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log))...)
+	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
 	if err != nil {
 		return err
 	}
 	c.cl = cl
+	metrics.Registry.MustRegister(newLagCollector(cl, cfg.Group))
 	c.dlq = &deadLetters{cl: cl, topic: events.DLQ(cfg.Topic), log: log}
 	log.Info("mailer starting", "config", cfg, "health", ln.Addr().String())
 
-	handler := routes(log, deliveries, stats, map[string]httpapi.Check{
+	handler := cfg.Tracing.HTTP(routes(log, deliveries, metrics, map[string]httpapi.Check{
 		"kafka":        func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
 		"delivery_log": deliveries.Ping,
-	})
+	}))
 	// The HTTP server outlives the consumer by the shutdown, so probes
 	// keep answering while the last messages are finished.
 	consumeCtx, stopConsuming := context.WithCancel(ctx)

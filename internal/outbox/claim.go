@@ -40,7 +40,7 @@ WHERE id IN (
 		SELECT 1 FROM outbox e
 		WHERE e.msg_key = c.msg_key AND e.id < c.id AND e.published_at IS NULL
 		  AND e.id NOT IN (SELECT id FROM c)))
-RETURNING id, event_id, topic, msg_key, event_type, payload, headers, attempts`
+RETURNING id, event_id, topic, msg_key, event_type, payload, headers, attempts, traceparent`
 
 // claim leases a batch of due rows to owner and returns them in id order.
 func claim(ctx context.Context, db *sqldb.DB, owner string, now, until time.Time, limit int) ([]row, error) {
@@ -55,10 +55,14 @@ func claim(ctx context.Context, db *sqldb.DB, owner string, now, until time.Time
 	defer rs.Close()
 	var out []row
 	for rs.Next() {
-		var w row
-		if err := rs.Scan(&w.id, &w.eventID, &w.topic, &w.key, &w.eventType, &w.payload, &w.headers, &w.attempts); err != nil {
+		var (
+			w  row
+			tp sql.NullString
+		)
+		if err := rs.Scan(&w.id, &w.eventID, &w.topic, &w.key, &w.eventType, &w.payload, &w.headers, &w.attempts, &tp); err != nil {
 			return nil, fmt.Errorf("outbox: claim rows: %w", err)
 		}
+		w.traceparent = tp.String
 		out = append(out, w)
 	}
 	if err := rs.Err(); err != nil {

@@ -25,6 +25,7 @@
 //	    lease_owner  text                              -- the relay holding the row, while it does
 //	    lease_until  timestamp/timestamptz             -- when that claim expires
 //	    next_attempt_at timestamp/timestamptz          -- a failed row waits until then
+//	    traceparent  text                              -- W3C trace context of the writer, nullable
 //	)
 //	index on (id) where published_at is null
 //	index on (msg_key, id) where published_at is null
@@ -58,6 +59,10 @@ type Message struct {
 	// are always added by the relay.
 	Headers   map[string]string
 	CreatedAt time.Time
+	// Traceparent is the W3C trace context of the operation that wrote the
+	// event (telemetry.Traceparent(ctx)); the relay's publish span continues
+	// it and hands its own on in the traceparent header. Empty: not traced.
+	Traceparent string
 }
 
 // Enqueue writes m into the outbox as part of tx. The caller commits tx and
@@ -74,9 +79,13 @@ func Enqueue(ctx context.Context, tx *sql.Tx, m Message) error {
 	if err != nil {
 		return fmt.Errorf("outbox: headers: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (event_id, topic, msg_key, event_type, payload, headers, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		m.EventID, m.Topic, m.Key, m.EventType, m.Payload, string(hb), dbTime(m.CreatedAt))
+	var traceparent sql.NullString
+	if m.Traceparent != "" {
+		traceparent = sql.NullString{String: m.Traceparent, Valid: true}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (event_id, topic, msg_key, event_type, payload, headers, created_at, traceparent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		m.EventID, m.Topic, m.Key, m.EventType, m.Payload, string(hb), dbTime(m.CreatedAt), traceparent)
 	switch {
 	case sqldb.IsUniqueViolation(err):
 		return apperr.Wrap(err, apperr.Conflict, "the event is already in the outbox")

@@ -9,12 +9,19 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
+	"kinoteka/internal/telemetry"
 )
 
 // Publisher sends records to Kafka and waits for the outcome of each.
@@ -49,6 +56,14 @@ type Options struct {
 	BacklogWarn time.Duration
 	Owner       string           // names this relay in lease_owner; default host-pid-random
 	Now         func() time.Time // default time.Now
+	// OnPublishError, when set, hears of every failed attempt at
+	// publishing: records is how many rows of the batch Kafka did not take
+	// (a metric's counter; it must not block).
+	OnPublishError func(records int, err error)
+	// Tracing records an "outbox.publish" span per row, continuing the
+	// row's stored traceparent; nil records none, but the stored
+	// traceparent is still handed on in the record's traceparent header.
+	Tracing *telemetry.Tracing
 }
 
 func (o Options) withDefaults() Options {
@@ -115,6 +130,7 @@ type Relay struct {
 	log  *slog.Logger
 	opts Options
 	wake chan struct{}
+	tr   trace.Tracer
 
 	lastHousekeeping time.Time
 
@@ -134,7 +150,7 @@ func NewRelay(db *sqldb.DB, pub Publisher, log *slog.Logger, opts Options) *Rela
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{db: db, pub: pub, log: log, opts: opts.withDefaults(), wake: make(chan struct{}, 1)}
+	return &Relay{db: db, pub: pub, log: log, opts: opts.withDefaults(), wake: make(chan struct{}, 1), tr: opts.Tracing.Tracer("kinoteka/outbox")}
 }
 
 // Notify wakes an idle relay at once; call it after committing a transaction
@@ -213,9 +229,10 @@ func (r *Relay) produceBatch(ctx context.Context) (b batch, n int, err error) {
 		return batch{}, 0, err
 	}
 	records := make([]*kgo.Record, len(rows))
+	spans := make([]trace.Span, len(rows))
 	index := make(map[*kgo.Record]int, len(rows))
 	for i, row := range rows {
-		records[i] = row.record()
+		records[i], spans[i] = r.startPublish(row)
 		index[records[i]] = i
 	}
 	actx, cancel := context.WithTimeout(ctx, r.opts.AttemptTimeout)
@@ -230,6 +247,11 @@ func (r *Relay) produceBatch(ctx context.Context) (b batch, n int, err error) {
 			errs[i], answered[i] = res.Err, true
 		}
 	}
+	defer func() {
+		for i, span := range spans {
+			endPublish(span, records[i], answered[i], errs[i])
+		}
+	}()
 	var (
 		published []int64
 		failed    []row
@@ -270,6 +292,9 @@ func (r *Relay) produceBatch(ctx context.Context) (b batch, n int, err error) {
 		}
 		return b, len(rows), ctx.Err()
 	}
+	if r.opts.OnPublishError != nil {
+		r.opts.OnPublishError(len(failed), firstErr)
+	}
 	if err := markFailed(mctx, r.db, failed, firstErr, r.opts.Now(), r.rowBackoff); err != nil {
 		r.log.WarnContext(ctx, "outbox: could not record a failed attempt; the rows wait for their lease to expire", "err", err)
 	}
@@ -306,14 +331,64 @@ func (r *Relay) housekeeping(ctx context.Context) {
 }
 
 type row struct {
-	id        int64
-	eventID   string
-	topic     string
-	key       string
-	eventType string
-	payload   []byte
-	headers   string
-	attempts  int
+	id          int64
+	eventID     string
+	topic       string
+	key         string
+	eventType   string
+	payload     []byte
+	headers     string
+	attempts    int
+	traceparent string // of the transaction that wrote the row; "" when untraced
+}
+
+// startPublish builds the row's record and starts its producer span, a child
+// of the trace that wrote the row. The record carries the span's own
+// traceparent, so the consumer's span is a child of this publish: one trace
+// from the request to the mail.
+func (r *Relay) startPublish(w row) (*kgo.Record, trace.Span) {
+	rec := w.record()
+	// A traceparent among the row's extra headers stands in for the column;
+	// either way the record carries the publish span's own.
+	parent := w.traceparent
+	rec.Headers = slices.DeleteFunc(rec.Headers, func(h kgo.RecordHeader) bool {
+		if h.Key != events.HeaderTraceparent {
+			return false
+		}
+		if parent == "" {
+			parent = string(h.Value)
+		}
+		return true
+	})
+	ctx := telemetry.WithTraceparent(context.Background(), parent)
+	ctx, span := r.tr.Start(ctx, "outbox.publish",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingDestinationName(w.topic),
+			semconv.MessagingMessageID(w.eventID),
+			attribute.String("kinoteka.event.type", w.eventType),
+			attribute.Int("kinoteka.outbox.attempt", w.attempts+1),
+		))
+	if tp := telemetry.Traceparent(ctx); tp != "" {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: events.HeaderTraceparent, Value: []byte(tp)})
+	}
+	return rec, span
+}
+
+// endPublish records how Kafka answered and ends the span.
+func endPublish(span trace.Span, rec *kgo.Record, answered bool, err error) {
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "not published")
+	case !answered:
+		span.SetStatus(codes.Error, "no result")
+	default:
+		span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))), semconv.MessagingKafkaOffset(int(rec.Offset)))
+	}
+	span.End()
 }
 
 func (w row) record() *kgo.Record {

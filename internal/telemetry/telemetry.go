@@ -21,7 +21,8 @@ import (
 // Propagator carries trace context as W3C traceparent/tracestate.
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
-// Tracing is one service's tracer provider.
+// Tracing is one service's tracer provider. A nil *Tracing is tracing off,
+// so a service's Config can leave it unset.
 type Tracing struct {
 	Provider trace.TracerProvider
 	shutdown func(context.Context) error
@@ -59,10 +60,18 @@ func FromEnv(ctx context.Context, service string, getenv func(string) string) (*
 }
 
 // Shutdown flushes buffered spans and stops exporting.
-func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	return t.shutdown(ctx)
+}
 
 // Flush exports buffered spans now.
 func (t *Tracing) Flush(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
 	if tp, ok := t.Provider.(*sdktrace.TracerProvider); ok {
 		return tp.ForceFlush(ctx)
 	}
@@ -70,11 +79,23 @@ func (t *Tracing) Flush(ctx context.Context) error {
 }
 
 // Tracer returns a named tracer of this service.
-func (t *Tracing) Tracer(name string) trace.Tracer { return t.Provider.Tracer(name) }
+func (t *Tracing) Tracer(name string) trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer(name)
+	}
+	return t.Provider.Tracer(name)
+}
 
 // HTTP wraps a ServeMux: it continues an incoming traceparent and names each
-// server span after the matched route pattern.
+// server span after the matched route pattern. The pattern is known only
+// once the ServeMux has routed the request, so otelhttp renames the span
+// after the handler returns, from the request it passed on: a middleware in
+// between that replaces the request (r.WithContext) must copy Pattern back,
+// as httpapi.Observe does. A nil t returns h itself.
 func (t *Tracing) HTTP(h http.Handler) http.Handler {
+	if t == nil {
+		return h
+	}
 	return otelhttp.NewHandler(h, "http",
 		otelhttp.WithTracerProvider(t.Provider),
 		otelhttp.WithPropagators(Propagator),

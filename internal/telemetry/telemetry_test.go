@@ -76,3 +76,30 @@ func TestOffRecordsNothing(t *testing.T) {
 	}
 	span.End()
 }
+
+// Off records nothing but still continues an incoming traceparent, so the
+// request log's trace_id and the outbox row keep the caller's trace.
+func TestOffPassesTheTraceparentOn(t *testing.T) {
+	var got string
+	h := Off().HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = Traceparent(r.Context()) }))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("traceparent", incoming)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got != incoming {
+		t.Fatalf("handler saw traceparent %q, want %q", got, incoming)
+	}
+}
+
+// A nil *Tracing, a Config's zero value, is off and safe to use.
+func TestNilIsOff(t *testing.T) {
+	var tr *Tracing
+	h := http.NotFoundHandler()
+	if got := tr.HTTP(h); got == nil {
+		t.Fatal("HTTP returned nil")
+	}
+	_, span := tr.Tracer("x").Start(context.Background(), "op")
+	span.End()
+	if span.SpanContext().IsValid() || tr.Flush(context.Background()) != nil || tr.Shutdown(context.Background()) != nil {
+		t.Fatal("a nil Tracing traced")
+	}
+}

@@ -165,7 +165,7 @@ var errBadToken = apperr.New(apperr.Unauthenticated, "invalid_token", "the acces
 // is an Unauthenticated error with the same client message; the cause says why.
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
 	if len(token) > MaxTokenBytes {
-		return Principal{}, fail(errors.New("token too large"))
+		return Principal{}, fail(errTooLarge)
 	}
 	if v.verified != nil {
 		if p, ok := v.verified.get(token, v.cfg.Now()); ok {
@@ -175,11 +175,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	var claims accessClaims
 	t, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != TokenType && typ != "application/"+TokenType {
-			return nil, fmt.Errorf("typ %q is not %s", typ, TokenType)
+			return nil, fmt.Errorf("%w: %q is not %s", errWrongType, typ, TokenType)
 		}
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
-			return nil, errors.New("no kid")
+			return nil, errNoKid
 		}
 		k, err := v.key(ctx, kid)
 		if err != nil {
@@ -188,7 +188,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		// The parser has already checked alg against the allow-list; the
 		// key must also be one made for that algorithm.
 		if alg := t.Method.Alg(); alg != k.alg {
-			return nil, fmt.Errorf("kid %q is an %s key, the token says %s", kid, k.alg, alg)
+			return nil, fmt.Errorf("%w: kid %q is an %s key, the token says %s", errKeyAlg, kid, k.alg, alg)
 		}
 		return k.pub, nil
 	})
@@ -196,7 +196,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		return Principal{}, fail(err)
 	}
 	if claims.Subject == "" {
-		return Principal{}, fail(errors.New("no sub"))
+		return Principal{}, fail(errNoSubject)
 	}
 	p := Principal{
 		UserID:        claims.Subject,
@@ -227,7 +227,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, error) {
 		return k, nil
 	}
 	if v.cfg.JWKSURL == "" {
-		return verifyKey{}, fmt.Errorf("unknown kid %q (static keys only)", kid)
+		return verifyKey{}, fmt.Errorf("%w %q (static keys only)", errUnknownKid, kid)
 	}
 	// Every caller goes through the flight, so one that arrives while a fetch
 	// is under way waits for its result instead of being refused; the rate
@@ -244,13 +244,13 @@ func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, error) {
 		return nil, v.Refresh(context.WithoutCancel(ctx))
 	})
 	if err != nil {
-		return verifyKey{}, err
+		return verifyKey{}, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 	}
 	v.mu.RLock()
 	k, ok = v.keys[kid]
 	v.mu.RUnlock()
 	if !ok {
-		return verifyKey{}, fmt.Errorf("unknown kid %q", kid)
+		return verifyKey{}, fmt.Errorf("%w %q", errUnknownKid, kid)
 	}
 	return k, nil
 }
