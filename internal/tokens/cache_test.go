@@ -145,3 +145,40 @@ func TestConcurrentFirstRequestsWaitForTheFetch(t *testing.T) {
 		t.Errorf("JWK set fetched %d times, want 1", got)
 	}
 }
+
+// A request that arrives while a background Refresh is fetching waits for it
+// too (films refreshes on start and on a timer).
+func TestRequestDuringBackgroundRefreshWaits(t *testing.T) {
+	f := newFixture(t)
+	body := mustJSON(t, f.signer.JWKSet())
+	release := make(chan struct{})
+	var hits atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		_, _ = io.WriteString(w, body)
+	}))
+	defer slow.Close()
+	v := NewVerifier(VerifierConfig{JWKSURL: slow.URL, Issuer: testIssuer, Audience: testAudience, Now: f.clock.Now})
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- v.Refresh(context.Background()) }()
+	for hits.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	verified := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), f.issue(t))
+		verified <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the request reach the key lookup
+	close(release)
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-verified; err != nil {
+		t.Fatalf("a request during the background refresh: %v", err)
+	}
+	if got := hits.Load(); got != 1 {
+		t.Errorf("JWK set fetched %d times, want 1", got)
+	}
+}

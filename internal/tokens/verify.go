@@ -241,7 +241,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, error) {
 		}
 		// The fetch serves every waiting caller: the first one's cancellation
 		// must not fail it for the rest (the HTTP client has its own timeout).
-		return nil, v.Refresh(context.WithoutCancel(ctx))
+		return nil, v.fetch(context.WithoutCancel(ctx))
 	})
 	if err != nil {
 		return verifyKey{}, fmt.Errorf("%w: %w", errKeysUnavailable, err)
@@ -256,7 +256,14 @@ func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, error) {
 }
 
 // Refresh fetches the JWK set now. On failure the cached keys stay in use.
+// It shares its flight with the fetches an unknown kid starts, so a request
+// that arrives during a refresh waits for its keys.
 func (v *Verifier) Refresh(ctx context.Context) error {
+	_, err, _ := v.group.Do("fetch", func() (any, error) { return nil, v.fetch(ctx) })
+	return err
+}
+
+func (v *Verifier) fetch(ctx context.Context) error {
 	v.mu.Lock()
 	v.lastFetch = v.cfg.Now()
 	v.mu.Unlock()
