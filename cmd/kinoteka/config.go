@@ -58,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the mail topic")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: kinoteka [flags]   — runs auth, films, mailer, a Kafka broker and a mail catcher in one process")
+		fmt.Fprintln(stderr, "       kinoteka films|keys|admin|dlq|dev-secrets …   — the tools; add -h to each")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
