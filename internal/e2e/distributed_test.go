@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"kinoteka/internal/apidocs/apidocstest"
 	"kinoteka/internal/catcher"
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb/sqldbtest"
@@ -108,7 +109,11 @@ func TestDistributed(t *testing.T) {
 		procs = append(procs, p)
 	}
 
-	env := Env{AuthURL: authURL, FilmsURL: filmsURLs[0], MailURL: "http://" + mailAPI, KeyFile: signingKey}
+	// Every exchange is recorded and checked against the services' OpenAPI
+	// documents: the contract holds on PostgreSQL and across processes too.
+	rec := &apidocstest.Recorder{}
+	env := Env{AuthURL: authURL, FilmsURL: filmsURLs[0], MailURL: "http://" + mailAPI, KeyFile: signingKey,
+		Client: &http.Client{Timeout: 15 * time.Second, Transport: rec}}
 	env.Walkthrough(t)
 
 	// Several sign-ups spread over the partitions, so both mailers send; a
@@ -122,6 +127,10 @@ func TestDistributed(t *testing.T) {
 		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"id":7`) {
 			t.Fatalf("favourites through films-2: %d %s", r.Status, r.Body)
 		}
+	}
+
+	if _, checked := apidocstest.CheckServices(t, rec, map[string]string{"auth": authURL, "films": filmsURLs[0]}); checked < 20 {
+		t.Errorf("only %d exchanges were checked against the OpenAPI documents", checked)
 	}
 
 	// Each binary stops cleanly on SIGTERM.

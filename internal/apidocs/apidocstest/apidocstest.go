@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -336,4 +337,42 @@ func compact(body []byte) string {
 		return fmt.Sprintf("%.300q", body)
 	}
 	return b.String()
+}
+
+// CheckServices fetches each service's /openapi.json (services maps a name
+// to its base URL) and checks every recorded exchange with one of them
+// against its document, failing t for each mismatch. Exchanges with other
+// hosts (the mail API) are left alone. It returns the contracts and how many
+// exchanges were checked.
+func CheckServices(t testing.TB, rec *Recorder, services map[string]string) ([]*Contract, int) {
+	t.Helper()
+	var contracts []*Contract
+	for name, base := range services {
+		resp, err := http.Get(base + "/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s /openapi.json: %d %v", name, resp.StatusCode, err)
+		}
+		k, err := Load(name, doc, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contracts = append(contracts, k)
+	}
+	checked := 0
+	for _, ex := range rec.Exchanges() {
+		i := slices.IndexFunc(contracts, func(k *Contract) bool { return k.Covers(ex) })
+		if i < 0 {
+			continue
+		}
+		checked++
+		if err := contracts[i].Check(ex); err != nil {
+			t.Error(err)
+		}
+	}
+	return contracts, checked
 }
