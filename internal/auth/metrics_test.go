@@ -1,10 +1,8 @@
 package auth
 
 import (
-	"context"
 	"io"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,37 +11,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"kinoteka/internal/events"
-	"kinoteka/internal/kafka"
 )
 
 // startMetricsRun runs auth with login limited to one attempt per IP.
 func startMetricsRun(t *testing.T, brokers []string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := Config{
-		DatabaseURL:    "sqlite:" + filepath.Join(dir, "auth.db"),
-		Issuer:         "http://auth.test",
-		SigningKeyFile: filepath.Join(dir, "key.pem"),
-		GenerateKey:    true,
-		CodeSecret:     testSecret,
-		Kafka:          kafka.Config{Brokers: brokers},
-		OutboxPoll:     50 * time.Millisecond,
-		Throttle:       ThrottleConfig{Store: "memory", Limits: map[Action]Limits{ActLogin: {IP: Rule{1, time.Hour}}}},
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, discard, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return startRun(t, brokers, func(c *Config) {
+		c.Throttle = ThrottleConfig{Store: "memory", Limits: map[Action]Limits{ActLogin: {IP: Rule{1, time.Hour}}}}
+	}).url
 }
 
 // scrape returns auth's /metrics.

@@ -26,7 +26,9 @@ type running struct {
 	stop func() error // cancels Run and returns its error
 }
 
-func startRun(t *testing.T, brokers []string) running {
+// startRun runs auth on a loopback port against brokers; edit, when given,
+// adjusts the configuration first.
+func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
@@ -37,6 +39,9 @@ func startRun(t *testing.T, brokers []string) running {
 		CodeSecret:     testSecret,
 		Kafka:          kafka.Config{Brokers: brokers},
 		OutboxPoll:     50 * time.Millisecond,
+	}
+	for _, e := range edit {
+		e(&cfg)
 	}
 	// Requests wait in the listener's backlog until Run serves, so the test
 	// needs no readiness polling.
@@ -56,7 +61,11 @@ func startRun(t *testing.T, brokers []string) running {
 		cancel()
 		return <-done
 	}
-	t.Cleanup(func() { _ = stop() })
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 	return running{url: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
 }
 

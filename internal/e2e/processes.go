@@ -42,19 +42,22 @@ func FreeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer collects a process's output for the test log.
-type syncBuffer struct {
+// SyncBuffer is an output sink several goroutines (or a child process's
+// stdout and stderr) may write at once; tests read it with String.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -65,7 +68,7 @@ func (s *syncBuffer) String() string {
 type Process struct {
 	Name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 }
 
@@ -73,7 +76,7 @@ type Process struct {
 // stops it with SIGTERM at cleanup.
 func Start(t *testing.T, name, bin string, env []string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{Name: name, out: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

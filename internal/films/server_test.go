@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"kinoteka/internal/e2e"
 	"kinoteka/internal/sqldb/sqldbtest"
 	"kinoteka/internal/tokens"
 )
@@ -86,28 +87,10 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the server goroutine and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // running is one Run in a goroutine.
 type running struct {
 	url  string
-	logs *syncBuffer
+	logs *e2e.SyncBuffer
 	stop func() error
 }
 
@@ -117,7 +100,7 @@ func startRun(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &e2e.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ln) }()

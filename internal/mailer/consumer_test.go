@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"kinoteka/internal/catcher"
+	"kinoteka/internal/e2e"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
 )
@@ -51,24 +52,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // cluster is an in-process Kafka with a producer and an admin client.
@@ -195,7 +178,7 @@ func testConfig(c *cluster, smtpAddr string) Config {
 	}
 }
 
-func testLog(t *testing.T, buf *syncBuffer) *slog.Logger {
+func testLog(t *testing.T, buf *e2e.SyncBuffer) *slog.Logger {
 	var w io.Writer = t.Output()
 	if buf != nil {
 		w = io.MultiWriter(w, buf)
@@ -230,7 +213,7 @@ func TestConsumerEndToEnd(t *testing.T) {
 	good(1, "ev-6", events.TypeVerificationCode, "a6@example.com", "100006", "ru", "Ваш одноразовый код", "подтвердить адрес")
 	ends := kc.ends(t)
 
-	var logs syncBuffer
+	var logs e2e.SyncBuffer
 	m := startMailer(t, testConfig(kc, ln.Addr().String()), testLog(t, &logs), nil)
 
 	waitFor(t, "every good mail", func() bool { return len(cat.Messages()) >= len(wants) })
@@ -534,7 +517,7 @@ func TestConsumerGivesWayToRebalance(t *testing.T) {
 	cfg := testConfig(kc, ln.Addr().String())
 
 	// The first member takes both partitions and gets stuck retrying.
-	var logsA syncBuffer
+	var logsA e2e.SyncBuffer
 	a := startMailer(t, cfg, testLog(t, &logsA), nil)
 	waitFor(t, "the first member to be retrying", func() bool { return refused.Load() >= 1 })
 
