@@ -58,12 +58,12 @@ func (m *serviceMetrics) handler() http.Handler {
 	return m.http.Handler()
 }
 
-// instrument counts and times the requests mux serves.
-func (m *serviceMetrics) instrument(mux *http.ServeMux) http.Handler {
+// httpMetrics is the registry the HTTP stack counts requests in (nil: none).
+func (m *serviceMetrics) httpMetrics() *httpapi.Metrics {
 	if m == nil {
-		return mux
+		return nil
 	}
-	return m.http.Instrument(mux)
+	return m.http
 }
 
 // watchOutbox exports relay's backlog.

@@ -32,5 +32,6 @@ func routes(log *slog.Logger, svc *service, issuer string, trusted []netip.Prefi
 	// so auth serves every request while Kafka is down.
 	httpapi.Health(mux, map[string]httpapi.Check{"database": svc.store.Ping})
 	mux.Handle("GET /metrics", svc.cfg.Metrics.handler())
-	return httpapi.Observe(log, withClientInfo(trusted, svc.cfg.Metrics.instrument(mux)))
+	return httpapi.Stack{Log: log, Metrics: svc.cfg.Metrics.httpMetrics(),
+		Wrap: func(h http.Handler) http.Handler { return withClientInfo(trusted, h) }}.Handler(mux)
 }

@@ -1,7 +1,6 @@
 package films
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
@@ -42,63 +41,5 @@ func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Durati
 	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
 	mux.Handle("GET /metrics", metrics.Handler())
 
-	return httpapi.Observe(log, metrics.Instrument(problemFallback(mux)))
-}
-
-// problemFallback answers the requests no route matches (404, 405) with
-// problem+json like every other error, instead of ServeMux's plain text.
-func problemFallback(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		// ServeMux's own answer: a redirect to the clean path, 404 or 405
-		// (with its Allow header). Keep its status and headers, replace the
-		// plain-text body.
-		cw := &captureWriter{header: http.Header{}}
-		h.ServeHTTP(cw, r)
-		if cw.status == 0 {
-			cw.status = http.StatusNotFound
-		}
-		if cw.status < 400 {
-			for k, v := range cw.header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(cw.status)
-			return
-		}
-		if allow := cw.header.Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
-		}
-		detail := "there is no such route"
-		if cw.status == http.StatusMethodNotAllowed {
-			detail = r.Method + " is not allowed here; the Allow header lists what is"
-		}
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(cw.status)
-		_ = json.NewEncoder(w).Encode(httpapi.Problem{
-			Type: "about:blank", Title: http.StatusText(cw.status), Status: cw.status, Detail: detail,
-		})
-	})
-}
-
-// captureWriter records ServeMux's fallback answer without sending it.
-type captureWriter struct {
-	header http.Header
-	status int
-}
-
-func (c *captureWriter) Header() http.Header { return c.header }
-func (c *captureWriter) WriteHeader(status int) {
-	if c.status == 0 {
-		c.status = status
-	}
-}
-func (c *captureWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	return len(b), nil
+	return httpapi.Stack{Log: log, Metrics: metrics}.Handler(mux)
 }

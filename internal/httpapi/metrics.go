@@ -42,24 +42,16 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Instrument counts and times every request h serves. It must wrap the
-// ServeMux, which records the matched pattern on the request.
-func (m *Metrics) Instrument(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-	})
+// observe counts and times one request; a nil m counts nothing.
+func (m *Metrics) observe(route, method string, status int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 }
 
 // Handler serves the registry in the Prometheus exposition format.

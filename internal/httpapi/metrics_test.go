@@ -19,7 +19,7 @@ func TestMetricsLabelByRoutePattern(t *testing.T) {
 		_, _ = io.WriteString(w, "{}")
 	})
 	mux.Handle("GET /metrics", m.Handler())
-	srv := httptest.NewServer(m.Instrument(mux))
+	srv := httptest.NewServer(Stack{Metrics: m}.Handler(mux))
 	defer srv.Close()
 	for _, p := range []string{"/v1/films/1", "/v1/films/2", "/v1/films/0", "/nowhere"} {
 		resp, err := http.Get(srv.URL + p)

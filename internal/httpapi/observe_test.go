@@ -14,7 +14,7 @@ import (
 	"kinoteka/internal/telemetry"
 )
 
-// Observe's log line names the route and the trace, and Observe hands the
+// The stack's log line names the route and the trace, and the stack hands the
 // matched route back out, so the tracing span outside is named after it.
 func TestObserveLogsRouteAndTraceID(t *testing.T) {
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,7 +27,7 @@ func TestObserveLogsRouteAndTraceID(t *testing.T) {
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
-		h := tr.HTTP(Observe(slog.New(slog.NewJSONHandler(&buf, nil)), mux))
+		h := Stack{Log: slog.New(slog.NewJSONHandler(&buf, nil)), Tracing: tr}.Handler(mux)
 		req := httptest.NewRequest(http.MethodPost, "/v1/things/7?password=hunter2", strings.NewReader(`{"password":"hunter2"}`))
 		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 		req.Header.Set("Authorization", "Bearer secret-token")

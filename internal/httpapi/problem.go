@@ -55,7 +55,7 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	} else {
 		p.Detail = "an internal error occurred"
 		if log != nil {
-			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}
 	p.Type = "about:blank"

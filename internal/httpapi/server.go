@@ -32,10 +32,12 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 	})
 }
 
-// Serve serves h on ln until ctx is done, then drains in-flight requests for
-// up to ten seconds.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
+// NewServer is the one http.Server every service uses: header, read,
+// write and idle timeouts, and a bound on header size, so a slow or
+// oversized client cannot hold a connection. launch.Lifecycle serves it and
+// drains it on shutdown.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -43,6 +45,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+}
+
+// Serve serves h on ln until ctx is done, then drains in-flight requests for
+// up to ten seconds. It is for the parts that are no service (the embedded
+// mail catcher's inbox); services run through launch.Lifecycle.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := NewServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -18,7 +18,7 @@ func routes(log *slog.Logger, deliveries *DeliveryLog, metrics *httpapi.Metrics,
 	mux.Handle("GET /openapi.json", apidocs.Mailer.ServeJSON())
 	mux.Handle("GET /docs", apidocs.Mailer.ServePage())
 	httpapi.Health(mux, checks)
-	return httpapi.Observe(log, metrics.Instrument(mux))
+	return httpapi.Stack{Log: log, Metrics: metrics}.Handler(mux)
 }
 
 // deliveryResponse answers "what happened to the mail of event X".
