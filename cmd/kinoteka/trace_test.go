@@ -14,6 +14,7 @@ import (
 
 	"kinoteka/internal/e2e"
 	"kinoteka/internal/telemetry"
+	"kinoteka/internal/testkit"
 )
 
 // withTraceparent sends every request as part of one caller's trace, as a
@@ -43,7 +44,7 @@ func TestRegistrationIsOneTraceAcrossTheServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs e2e.SyncBuffer
+	var logs testkit.SyncBuffer
 	s, err := newSystem(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

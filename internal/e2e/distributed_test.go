@@ -16,6 +16,7 @@ import (
 	"kinoteka/internal/catcher"
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 )
 
 // EnvMailpit names the variable holding the path of a Mailpit binary
@@ -34,7 +35,7 @@ func TestDistributed(t *testing.T) {
 	if _, err := exec.LookPath(mailpit); err != nil {
 		t.Fatalf("%s=%s: %v", EnvMailpit, mailpit, err)
 	}
-	bins := Build(t, "../..", "./cmd/auth", "./cmd/films", "./cmd/mailer")
+	bins := testkit.Build(t, "../..", "./cmd/auth", "./cmd/films", "./cmd/mailer")
 	dir := t.TempDir()
 
 	// The broker: a real Kafka-protocol server on loopback, outside the services.
@@ -54,18 +55,18 @@ func TestDistributed(t *testing.T) {
 	writeFile(t, certFile, certPEM)
 	writeFile(t, keyFile, keyPEM)
 	writeFile(t, authFile, []byte("kinoteka:s3cret-pass\n"))
-	smtpAddr, mailAPI := FreeAddr(t), FreeAddr(t)
-	mp := Start(t, "mailpit", mailpit, nil,
+	smtpAddr, mailAPI := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	mp := testkit.Start(t, "mailpit", mailpit, nil,
 		"--smtp", smtpAddr, "--listen", mailAPI, "--smtp-disable-rdns", "--disable-version-check",
 		"--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-require-starttls",
 		"--smtp-auth-file", authFile, "--database", filepath.Join(dir, "mailpit.db"))
-	WaitHTTP(t, mp, "http://"+mailAPI+"/readyz", 30*time.Second)
+	testkit.WaitHTTP(t, mp, "http://"+mailAPI+"/readyz", 30*time.Second)
 
-	authAddr := FreeAddr(t)
+	authAddr := testkit.FreeAddr(t)
 	authURL := "http://" + authAddr
 	signingKey := filepath.Join(dir, "auth-key.pem")
 	common := []string{"KAFKA_BROKERS=" + brokers, "LOG_LEVEL=info", "MAIL_TOPIC=" + events.Topic}
-	auth := Start(t, "auth", bins["./cmd/auth"], append(common,
+	auth := testkit.Start(t, "auth", bins["./cmd/auth"], append(common,
 		"AUTH_ADDR="+authAddr,
 		"AUTH_DATABASE_URL="+sqldbtest.FreshPostgresURL(t),
 		"AUTH_ISSUER="+authURL,
@@ -73,29 +74,29 @@ func TestDistributed(t *testing.T) {
 		"AUTH_GENERATE_KEY=true",
 		"AUTH_CODE_SECRET=distributed-test-secret-of-at-least-32-bytes",
 	))
-	WaitHTTP(t, auth, authURL+"/readyz", 60*time.Second)
+	testkit.WaitHTTP(t, auth, authURL+"/readyz", 60*time.Second)
 
 	// Two films replicas on one database, two mailers in one consumer group:
 	// the services are stateless, so any replica answers any request.
 	filmsDB := sqldbtest.FreshPostgresURL(t)
 	var filmsURLs []string
-	var procs []*Process
+	var procs []*testkit.Process
 	for i := range 2 {
-		addr := FreeAddr(t)
-		p := Start(t, fmt.Sprintf("films-%d", i+1), bins["./cmd/films"], append(common,
+		addr := testkit.FreeAddr(t)
+		p := testkit.Start(t, fmt.Sprintf("films-%d", i+1), bins["./cmd/films"], append(common,
 			"FILMS_ADDR="+addr,
 			"FILMS_DATABASE_URL="+filmsDB,
 			"FILMS_JWKS_URL="+authURL+"/.well-known/jwks.json",
 			"FILMS_ISSUER="+authURL,
 		))
-		WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
+		testkit.WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
 		filmsURLs = append(filmsURLs, "http://"+addr)
 		procs = append(procs, p)
 	}
 	mailerDB := sqldbtest.FreshPostgresURL(t) // replicas share one delivery log
 	for i := range 2 {
-		addr := FreeAddr(t)
-		p := Start(t, fmt.Sprintf("mailer-%d", i+1), bins["./cmd/mailer"], append(common,
+		addr := testkit.FreeAddr(t)
+		p := testkit.Start(t, fmt.Sprintf("mailer-%d", i+1), bins["./cmd/mailer"], append(common,
 			"MAILER_ADDR="+addr,
 			"MAILER_DATABASE_URL="+mailerDB,
 			"SMTP_ADDR="+smtpAddr,
@@ -105,7 +106,7 @@ func TestDistributed(t *testing.T) {
 			"SMTP_USERNAME=kinoteka",
 			"SMTP_PASSWORD=s3cret-pass",
 		))
-		WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
+		testkit.WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
 		procs = append(procs, p)
 	}
 
@@ -136,7 +137,7 @@ func TestDistributed(t *testing.T) {
 	// Each binary stops cleanly on SIGTERM.
 	for _, p := range append(procs, auth) {
 		p.Stop()
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		if code := p.ExitCode(); code != 0 {
 			t.Errorf("%s exited with %d after SIGTERM", p.Name, code)
 		}
 	}

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"kinoteka/internal/e2e"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 	"kinoteka/internal/tokens"
 )
 
@@ -90,7 +90,7 @@ func TestLoadConfig(t *testing.T) {
 // running is one Run in a goroutine.
 type running struct {
 	url  string
-	logs *e2e.SyncBuffer
+	logs *testkit.SyncBuffer
 	stop func() error
 }
 
@@ -100,7 +100,7 @@ func startRun(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &e2e.SyncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ln) }()

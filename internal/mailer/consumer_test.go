@@ -24,9 +24,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"kinoteka/internal/catcher"
-	"kinoteka/internal/e2e"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/testkit"
 )
 
 const topic = events.Topic
@@ -178,7 +178,7 @@ func testConfig(c *cluster, smtpAddr string) Config {
 	}
 }
 
-func testLog(t *testing.T, buf *e2e.SyncBuffer) *slog.Logger {
+func testLog(t *testing.T, buf *testkit.SyncBuffer) *slog.Logger {
 	var w io.Writer = t.Output()
 	if buf != nil {
 		w = io.MultiWriter(w, buf)
@@ -213,7 +213,7 @@ func TestConsumerEndToEnd(t *testing.T) {
 	good(1, "ev-6", events.TypeVerificationCode, "a6@example.com", "100006", "ru", "Ваш одноразовый код", "подтвердить адрес")
 	ends := kc.ends(t)
 
-	var logs e2e.SyncBuffer
+	var logs testkit.SyncBuffer
 	m := startMailer(t, testConfig(kc, ln.Addr().String()), testLog(t, &logs), nil)
 
 	waitFor(t, "every good mail", func() bool { return len(cat.Messages()) >= len(wants) })
@@ -517,7 +517,7 @@ func TestConsumerGivesWayToRebalance(t *testing.T) {
 	cfg := testConfig(kc, ln.Addr().String())
 
 	// The first member takes both partitions and gets stuck retrying.
-	var logsA e2e.SyncBuffer
+	var logsA testkit.SyncBuffer
 	a := startMailer(t, cfg, testLog(t, &logsA), nil)
 	waitFor(t, "the first member to be retrying", func() bool { return refused.Load() >= 1 })
 

@@ -21,10 +21,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"kinoteka/internal/catcher"
-	"kinoteka/internal/e2e"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 )
 
 // inbox counts what a catcher received, by Message-ID (derived from the
@@ -441,7 +441,7 @@ func TestRebalanceJoinAndLeave(t *testing.T) {
 	cfg := testConfig(kc, ln.Addr().String())
 	cfg.DatabaseURL = sharedLogURL(t)
 
-	var logs e2e.SyncBuffer
+	var logs testkit.SyncBuffer
 	startMailer(t, cfg, testLog(t, &logs), nil)
 	waitFor(t, "the first mails", func() bool { return in.total() >= 100 })
 	second := startMailer(t, cfg, testLog(t, &logs), nil)
