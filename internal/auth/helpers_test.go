@@ -19,6 +19,7 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 	"kinoteka/internal/tokens"
 )
 
@@ -39,24 +40,6 @@ var testKey = sync.OnceValue(func() *rsa.PrivateKey {
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var start = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // fixture is a service on a real database with a controlled clock and
@@ -64,7 +47,7 @@ var start = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 type fixture struct {
 	svc      *service
 	db       *sqldb.DB
-	clock    *clock
+	clock    *testkit.Clock
 	codes    atomic.Int64
 	notified atomic.Int64
 }
@@ -76,7 +59,7 @@ func newFixture(t testing.TB, db *sqldb.DB, opts ...func(*serviceConfig)) *fixtu
 
 func newFixtureWith(t testing.TB, db *sqldb.DB, params Argon2Params, opts ...func(*serviceConfig)) *fixture {
 	t.Helper()
-	f := &fixture{db: db, clock: &clock{t: start}}
+	f := &fixture{db: db, clock: testkit.NewClock(start)}
 	f.codes.Store(100000)
 	signer := tokens.NewSigner(testKey(), "http://auth.test", "kinoteka", 15*time.Minute, f.clock.Now)
 	cfg := serviceConfig{

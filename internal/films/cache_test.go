@@ -14,6 +14,7 @@ import (
 
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 )
 
 func TestAPIConditionalRequests(t *testing.T) {
@@ -68,7 +69,7 @@ func TestAPIConditionalRequests(t *testing.T) {
 // of a render that counts its calls.
 type cacheRig struct {
 	cache   *readCache
-	now     time.Time
+	clock   *testkit.Clock
 	gen     uint64
 	mu      sync.Mutex
 	renders atomic.Int64
@@ -78,10 +79,10 @@ type cacheRig struct {
 }
 
 func newCacheRig(ttl time.Duration) *cacheRig {
-	c := &cacheRig{now: testNow, body: "v1"}
+	c := &cacheRig{clock: testkit.NewClock(testNow), body: "v1"}
 	c.cache = newReadCache(nil, ttl,
 		func() uint64 { c.gens.Add(1); c.mu.Lock(); defer c.mu.Unlock(); return c.gen },
-		func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now })
+		c.clock.Now)
 	return c
 }
 
@@ -118,11 +119,11 @@ func TestReadCache(t *testing.T) {
 		t.Errorf("3 GETs rendered %d times, want 1", n)
 	}
 	c.body = "v2"
-	c.now = c.now.Add(4 * time.Second)
+	c.clock.Advance(4 * time.Second)
 	if got := c.get(t, "/a"); got != "200 v1/a" {
 		t.Errorf("within the TTL: %s", got)
 	}
-	c.now = c.now.Add(time.Second)
+	c.clock.Advance(time.Second)
 	if got := c.get(t, "/a"); got != "200 v2/a" {
 		t.Errorf("at the TTL: %s", got)
 	}

@@ -4,36 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"kinoteka/internal/sqldb"
 	"kinoteka/internal/sqldb/sqldbtest"
+	"kinoteka/internal/testkit"
 )
-
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // stepRelay is a relay the test drives one round at a time (no Run loop),
 // on a clock the test moves.
-func stepRelay(db *sqldb.DB, pub Publisher, clk *clock, owner string, opts Options) *Relay {
-	opts.Now, opts.Owner = clk.now, owner
+func stepRelay(db *sqldb.DB, pub Publisher, clk *testkit.Clock, owner string, opts Options) *Relay {
+	opts.Now, opts.Owner = clk.Now, owner
 	return NewRelay(db, pub, discard, opts)
 }
 
@@ -46,7 +28,7 @@ func round(t *testing.T, r *Relay) batch {
 
 func TestLeaseOfACrashedRelayExpires(t *testing.T) {
 	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
-		clk := &clock{t: t0}
+		clk := testkit.NewClock(t0)
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"))
 		// A relay claims the rows and dies before producing them.
 		rows, err := claim(context.Background(), db, "crashed", t0, t0.Add(time.Minute), 100)
@@ -56,11 +38,11 @@ func TestLeaseOfACrashedRelayExpires(t *testing.T) {
 		fake := newFake()
 		r := stepRelay(db, fake, clk, "survivor", Options{Lease: time.Minute})
 
-		clk.advance(59 * time.Second)
+		clk.Advance(59 * time.Second)
 		if b := round(t, r); len(b.published) != 0 {
 			t.Fatalf("published %v while another relay's lease was live", b.published)
 		}
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		if b := round(t, r); !slices.Equal(b.published, []string{"e1", "e2"}) {
 			t.Fatalf("after the lease expired: published %v, want e1 e2", b.published)
 		}
@@ -72,7 +54,7 @@ func TestLeaseOfACrashedRelayExpires(t *testing.T) {
 
 func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
 	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
-		clk := &clock{t: t0}
+		clk := testkit.NewClock(t0)
 		fake := newFake()
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"), msg("e3", "u1"))
 		r := stepRelay(db, fake, clk, "r", Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second})
@@ -84,7 +66,7 @@ func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
 			t.Fatalf("first round = %+v, want e2 published and e1, e3 failed", b)
 		}
 		// Backing off: nothing is due for a second.
-		clk.advance(999 * time.Millisecond)
+		clk.Advance(999 * time.Millisecond)
 		if b := round(t, r); len(b.published)+b.failed != 0 {
 			t.Fatalf("round during the backoff = %+v, want nothing claimed", b)
 		}
@@ -93,7 +75,7 @@ func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
 		if b := round(t, r); !slices.Equal(b.published, []string{"e5"}) {
 			t.Fatalf("round with newcomers = %+v, want only e5", b)
 		}
-		clk.advance(time.Millisecond)
+		clk.Advance(time.Millisecond)
 		if b := round(t, r); !slices.Equal(b.published, []string{"e1", "e3", "e4"}) {
 			t.Fatalf("after the backoff = %+v, want e1 e3 e4 in order", b)
 		}
@@ -105,7 +87,7 @@ func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
 
 func TestRowBackoffDoublesUpToTheCap(t *testing.T) {
 	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
-		clk := &clock{t: t0}
+		clk := testkit.NewClock(t0)
 		fake := newFake()
 		fake.failCalls = 1000
 		enqueue(t, db, msg("e1", "u1"))
@@ -118,10 +100,10 @@ func TestRowBackoffDoublesUpToTheCap(t *testing.T) {
 			if err := db.QueryRow("SELECT next_attempt_at FROM outbox WHERE event_id = 'e1'").Scan(&next); err != nil {
 				t.Fatal(err)
 			}
-			if got := next.Sub(clk.now().Truncate(time.Microsecond)); got != want {
+			if got := next.Sub(clk.Now().Truncate(time.Microsecond)); got != want {
 				t.Errorf("after attempt %d the row waits %v, want %v", i+1, got, want)
 			}
-			clk.advance(want)
+			clk.Advance(want)
 		}
 		if s := state(t, db, "e1"); s.published || !s.hasPayload || s.attempts != 5 {
 			t.Errorf("e1 = %+v, want still pending with its payload after 5 attempts", s)
@@ -131,7 +113,7 @@ func TestRowBackoffDoublesUpToTheCap(t *testing.T) {
 
 func TestShutdownHandsClaimedRowsBack(t *testing.T) {
 	db := sqldbtest.SQLite(t, migrations(t))
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	fake := newFake()
 	fake.block = true
 	enqueue(t, db, msg("e1", "u1"))
@@ -169,7 +151,7 @@ func TestShutdownHandsClaimedRowsBack(t *testing.T) {
 
 func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
 	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
-		clk := &clock{t: t0}
+		clk := testkit.NewClock(t0)
 		enqueue(t, db, msg("old", "u1"), msg("recent", "u2"))
 		r := stepRelay(db, newFake(), clk, "r", Options{Retention: 24 * time.Hour})
 		if b := round(t, r); len(b.published) != 2 {
@@ -180,7 +162,7 @@ func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
 		}
 		enqueue(t, db, Message{EventID: "pending", Topic: "t", Key: "u3", EventType: "x", Payload: []byte("{}"), CreatedAt: t0.Add(-48 * time.Hour)})
 
-		clk.advance(25 * time.Hour)
+		clk.Advance(25 * time.Hour)
 		r.housekeeping(context.Background())
 		var left []string
 		rs, err := db.Query("SELECT event_id FROM outbox ORDER BY id")
@@ -203,7 +185,7 @@ func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
-		clk := &clock{t: t0.Add(time.Minute)}
+		clk := testkit.NewClock(t0.Add(time.Minute))
 		fake := newFake()
 		fake.failKeys["u1"] = true
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"), msg("e3", "u3"))
@@ -214,7 +196,7 @@ func TestStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		oldest := t0.Truncate(time.Microsecond)
-		want := Stats{Pending: 2, Failing: 1, Oldest: oldest, OldestAge: clk.now().Sub(oldest)}
+		want := Stats{Pending: 2, Failing: 1, Oldest: oldest, OldestAge: clk.Now().Sub(oldest)}
 		if st != want {
 			t.Errorf("Stats = %+v, want %+v", st, want)
 		}

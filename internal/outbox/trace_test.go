@@ -15,6 +15,7 @@ import (
 	"kinoteka/internal/sqldb"
 	"kinoteka/internal/sqldb/sqldbtest"
 	"kinoteka/internal/telemetry"
+	"kinoteka/internal/testkit"
 )
 
 // incoming is the traceparent of the request that wrote the row.
@@ -89,7 +90,7 @@ func TestRelayPublishSpanContinuesTheStoredTrace(t *testing.T) {
 		enqueue(t, db, traced, untraced)
 
 		pub := &recorder{records: map[string]*kgo.Record{}}
-		r := stepRelay(db, pub, &clock{t: t0}, "relay-1", Options{Tracing: tr})
+		r := stepRelay(db, pub, testkit.NewClock(t0), "relay-1", Options{Tracing: tr})
 		if b := round(t, r); len(b.published) != 2 {
 			t.Fatalf("published %v", b.published)
 		}
@@ -145,7 +146,7 @@ func TestRelayWithoutTracingPassesTheTraceparentOn(t *testing.T) {
 		traced.Traceparent, traced.Headers = incoming, map[string]string{"x-extra": "1"}
 		enqueue(t, db, traced, msg("e2", "u2"))
 		pub := &recorder{records: map[string]*kgo.Record{}}
-		round(t, stepRelay(db, pub, &clock{t: t0}, "relay-1", Options{}))
+		round(t, stepRelay(db, pub, testkit.NewClock(t0), "relay-1", Options{}))
 		rec := pub.records["e1"]
 		if got := header(rec, events.HeaderTraceparent); got != incoming {
 			t.Errorf("traceparent header %q, want %q", got, incoming)

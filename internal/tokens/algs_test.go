@@ -21,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"kinoteka/internal/apperr"
+	"kinoteka/internal/testkit"
 )
 
 // One key per algorithm for auth and one for the attacker, shared by tests.
@@ -120,13 +121,13 @@ func TestKeysOfUnsupportedShapesAreRefused(t *testing.T) {
 // algFixture is auth signing with one algorithm's key and a verifier that
 // fetches auth's JWK set.
 type algFixture struct {
-	clock  *clock
+	clock  *testkit.Clock
 	signer *Signer
 	jwks   *jwksServer
 }
 
 func newAlgFixture(t testing.TB, alg string) *algFixture {
-	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	s := NewSigner(authKeys()[alg], testIssuer, testAudience, testTTL, c.Now)
 	return &algFixture{clock: c, signer: s, jwks: newJWKSServer(t, s.JWKSet())}
 }
@@ -254,12 +255,12 @@ func mustP384(t testing.TB) *ecdsa.PrivateKey {
 // only from its ActiveFrom; a retired key (public half only) stays published
 // and its tokens keep verifying; the verifier never needs a restart.
 func TestSignerRingRotation(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	old := authKey()
 	next := authKeys()[ES256]
 	retired := attackerKeys()[EdDSA]
 	keys := []Key{
-		{Private: next, Public: next.Public(), ActiveFrom: c.t.Add(10 * time.Minute), Name: "20261127T101000Z-es256.pem"},
+		{Private: next, Public: next.Public(), ActiveFrom: c.Now().Add(10 * time.Minute), Name: "20261127T101000Z-es256.pem"},
 		{Private: old, Public: old.Public(), Name: "old.pem"},
 		{Public: retired.Public(), Name: "retired.pem"},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"kinoteka/internal/apperr"
+	"kinoteka/internal/testkit"
 )
 
 const (
@@ -39,43 +40,6 @@ func mustKey(bits int) *rsa.PrivateKey {
 		panic(err)
 	}
 	return k
-}
-
-// clock is a settable time source shared by signer and verifier. It can
-// also hold the next caller of Now inside the call, to stage a race.
-type clock struct {
-	mu     sync.Mutex
-	t      time.Time
-	gate   chan struct{} // closed to release the held caller
-	paused chan struct{} // closed when a caller is held
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	t, gate, paused := c.t, c.gate, c.paused
-	c.gate, c.paused = nil, nil
-	c.mu.Unlock()
-	if gate != nil {
-		close(paused)
-		<-gate
-	}
-	return t
-}
-
-// holdNextNow makes the next call of Now block until release is called;
-// paused is closed once a caller is held.
-func (c *clock) holdNextNow() (paused <-chan struct{}, release func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gate, c.paused = make(chan struct{}), make(chan struct{})
-	gate := c.gate
-	return c.paused, func() { close(gate) }
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // jwksServer serves a JWK set, counts its hits and can play dead.
@@ -105,7 +69,7 @@ func newJWKSServer(t testing.TB, set JWKSet) *jwksServer {
 }
 
 type fixture struct {
-	clock    *clock
+	clock    *testkit.Clock
 	signer   *Signer
 	jwks     *jwksServer
 	verifier *Verifier
@@ -113,7 +77,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	signer := NewSigner(authKey(), testIssuer, testAudience, testTTL, c.Now)
 	jwks := newJWKSServer(t, signer.JWKSet())
 	v := NewVerifier(VerifierConfig{
@@ -432,7 +396,7 @@ func TestVerifyRefetchRateLimitHoldsUnderRace(t *testing.T) {
 	forged := forge(t, jwt.SigningMethodRS256, attackerKey(), with(f.header(), "kid", attackerKid), f.claims())
 	f.clock.Advance(minRefetch + time.Second)
 
-	paused, release := f.clock.holdNextNow()
+	paused, release := f.clock.HoldNextNow()
 	done := make(chan error, 1)
 	go func() { // B: sees the old fetch time, then is held
 		_, err := f.verifier.Verify(ctx, forged)
@@ -453,7 +417,7 @@ func TestVerifyRefetchRateLimitHoldsUnderRace(t *testing.T) {
 
 // A new signing key (rotation) is picked up by the refetch on its unknown kid.
 func TestVerifyPicksUpRotatedKey(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	oldSigner := NewSigner(authKey(), testIssuer, testAudience, testTTL, c.Now)
 	newSigner := NewSigner(attackerKey(), testIssuer, testAudience, testTTL, c.Now)
 	var (
