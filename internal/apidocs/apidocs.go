@@ -52,9 +52,6 @@ func (d *Document) Name() string { return d.name }
 // JSON returns the document's bytes, as served.
 func (d *Document) JSON() []byte { return bytes.Clone(d.raw) }
 
-// Page returns the rendered HTML page.
-func (d *Document) Page() ([]byte, error) { return d.page() }
-
 // Validate checks that the document is well-formed JSON with the parts the
 // page and the contract test rely on.
 func (d *Document) Validate() error {

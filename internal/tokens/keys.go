@@ -317,9 +317,6 @@ func WriteSigningKey(path string, key crypto.Signer) error {
 	return os.Rename(tmp, path)
 }
 
-// WriteKey is WriteSigningKey for an RSA key.
-func WriteKey(path string, key *rsa.PrivateKey) error { return WriteSigningKey(path, key) }
-
 // ParsePublicKeysPEM reads every public key ("PUBLIC KEY" or "RSA PUBLIC
 // KEY" blocks, or certificates) in a PEM document; each must be of a type
 // AlgOf accepts.
