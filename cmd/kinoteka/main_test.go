@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"kinoteka/internal/e2e"
+	"kinoteka/internal/testkit"
 )
 
 // freeArgs puts every part of the embedded system on a loopback port that
@@ -20,12 +20,7 @@ import (
 func freeArgs(t testing.TB, dataDir string) []string {
 	args := []string{"-data", dataDir, "-log-level", "warn"}
 	for _, flag := range []string{"-kafka-addr", "-auth-addr", "-films-addr", "-mailer-addr", "-smtp-addr", "-mail-ui-addr"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, flag, ln.Addr().String())
-		ln.Close()
+		args = append(args, flag, testkit.FreeAddr(t))
 	}
 	return args
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"kinoteka/internal/events"
+	"kinoteka/internal/testkit"
 )
 
 // startMetricsRun runs auth with login limited to one attempt per IP.
@@ -112,12 +112,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsOutboxBacklogWhileKafkaIsDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokers := []string{ln.Addr().String()}
-	ln.Close() // nothing listens there: the broker is down
+	brokers := []string{testkit.FreeAddr(t)} // nothing listens there: the broker is down
 	url := startMetricsRun(t, brokers)
 	for _, email := range []string{"a@example.com", "b@example.com"} {
 		if status, body := post(t, url+"/v1/auth/register", `{"email":"`+email+`","password":"correct horse"}`); status != 202 {

@@ -168,12 +168,7 @@ func TestRun(t *testing.T) {
 	for engine, dbURL := range urls {
 		t.Run(engine, func(t *testing.T) {
 			// A port nobody listens on: auth is down.
-			dead, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			deadURL := "http://" + dead.Addr().String() + "/.well-known/jwks.json"
-			dead.Close()
+			deadURL := "http://" + testkit.FreeAddr(t) + "/.well-known/jwks.json"
 			auth := newAuthServer(t)
 
 			cfg := Config{DatabaseURL: dbURL, JWKSURL: deadURL, Issuer: testIssuer, Audience: testAudience, SeedDemo: true}
@@ -302,12 +297,7 @@ func writePublicKeyPEM(t *testing.T) string {
 // auth: alone (no JWK set URL), or beside a JWK set URL that is down.
 func TestRunWithStaticPublicKey(t *testing.T) {
 	keyFile := writePublicKeyPEM(t)
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + dead.Addr().String() + "/.well-known/jwks.json"
-	dead.Close()
+	deadURL := "http://" + testkit.FreeAddr(t) + "/.well-known/jwks.json"
 	for name, jwksURL := range map[string]string{"static only": "", "beside a dead JWK set": deadURL} {
 		t.Run(name, func(t *testing.T) {
 			cfg := Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "films.db"), JWKSURL: jwksURL,

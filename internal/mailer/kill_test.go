@@ -15,6 +15,7 @@ import (
 
 	"kinoteka/internal/catcher"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/testkit"
 )
 
 // childEnv makes the test binary run a mailer instead of the tests, so that
@@ -71,12 +72,7 @@ func (p *mailerProcess) wait() error {
 
 func startMailerProcess(t *testing.T, env []string) *mailerProcess {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, childEnv+"=1", "CHILD_HTTP_ADDR="+addr)...)
 	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()

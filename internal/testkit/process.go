@@ -30,7 +30,7 @@ func Build(t *testing.T, moduleRoot string, pkgs ...string) map[string]string {
 }
 
 // FreeAddr returns a loopback address that was free a moment ago.
-func FreeAddr(t *testing.T) string {
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
