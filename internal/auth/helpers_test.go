@@ -105,9 +105,30 @@ func newFixtureWith(t testing.TB, db *sqldb.DB, params Argon2Params, opts ...fun
 	return f
 }
 
+// eachDB runs fn once per engine (sqldbtest.Each) on a database migrated
+// as Run migrates it.
+func eachDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	sqldbtest.Each(t, nil, func(t *testing.T, db *sqldb.DB) { fn(t, migrated(t, db)) })
+}
+
+// sqliteDB is a SQLite database migrated as Run migrates it.
+func sqliteDB(t testing.TB) *sqldb.DB {
+	t.Helper()
+	return migrated(t, sqldbtest.SQLite(t, nil))
+}
+
+func migrated(t testing.TB, db *sqldb.DB) *sqldb.DB {
+	t.Helper()
+	if err := Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func sqliteFixture(t *testing.T) *fixture {
 	t.Helper()
-	return newFixture(t, sqldbtest.SQLite(t, Migrations))
+	return newFixture(t, sqliteDB(t))
 }
 
 // register registers email with a fixed password and returns the code the

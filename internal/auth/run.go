@@ -72,8 +72,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		return fmt.Errorf("auth: database: %w", err)
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx, Migrations); err != nil {
-		return fmt.Errorf("auth: %w", err)
+	if err := Migrate(ctx, db); err != nil {
+		return err
 	}
 	signer, err := newSigner(cfg, log, time.Now)
 	if err != nil {

@@ -86,6 +86,12 @@ func post(t *testing.T, url, body string) (int, []byte) {
 // consumeOne reads the first record of the mail topic.
 func consumeOne(t *testing.T, brokers []string) *kgo.Record {
 	t.Helper()
+	return consume(t, brokers, 1)[0]
+}
+
+// consume reads the first n records of the mail topic.
+func consume(t *testing.T, brokers []string, n int) []*kgo.Record {
+	t.Helper()
 	cl, err := kafka.NewClient(kafka.Config{Brokers: brokers}, kgo.ConsumeTopics(events.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -94,15 +100,15 @@ func consumeOne(t *testing.T, brokers []string) *kgo.Record {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for {
+	var recs []*kgo.Record
+	for len(recs) < n {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatal("no mail request arrived in Kafka")
+			t.Fatalf("%d of %d mail requests arrived in Kafka", len(recs), n)
 		}
-		if recs := fetches.Records(); len(recs) > 0 {
-			return recs[0]
-		}
+		recs = append(recs, fetches.Records()...)
 	}
+	return recs[:n]
 }
 
 func TestRunServesTheFlowThroughKafka(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // login logs email in with the fixture's password: a new refresh family.
@@ -56,7 +55,7 @@ func auditCount(t *testing.T, db *sqldb.DB, event string) int {
 }
 
 func TestRefreshRotatesWithinTheFamily(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		first := f.registerVerified(t, "a@example.com")
 		f.clock.Advance(time.Hour)
@@ -111,7 +110,7 @@ func TestRefreshRejectsWhatItDidNotIssue(t *testing.T) {
 // A rotated token that comes back after the grace window revokes its family
 // — and only its family: the user's other session is untouched.
 func TestRefreshReuseRevokesOnlyThatFamily(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		phone := f.registerVerified(t, "a@example.com")
 		laptop := f.login(t, "a@example.com")
@@ -150,7 +149,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 			before: func(f *fixture, next Tokens) { f.svc.Refresh(context.Background(), next.Refresh) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, sqldbtest.SQLite(t, Migrations), func(c *serviceConfig) { c.RefreshGrace = tc.grace })
+			f := newFixture(t, sqliteDB(t), func(c *serviceConfig) { c.RefreshGrace = tc.grace })
 			first := f.registerVerified(t, "a@example.com")
 			next := f.refresh(t, first.Refresh)
 			f.clock.Advance(tc.wait)
@@ -182,7 +181,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 // Parallel refreshes of one token — a client retrying on a flaky network,
 // two tabs — continue the family once: one rotation, everyone gets its pair.
 func TestParallelRefreshesContinueOneFamily(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		first := f.registerVerified(t, "a@example.com")
 		const n = 8
@@ -226,7 +225,7 @@ func TestParallelRefreshesContinueOneFamily(t *testing.T) {
 }
 
 func TestLogoutRevokesOneFamily(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
 		phone := f.registerVerified(t, "a@example.com")
@@ -253,7 +252,7 @@ func TestLogoutRevokesOneFamily(t *testing.T) {
 }
 
 func TestLogoutAllRevokesEveryFamily(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
 		phone := f.registerVerified(t, "a@example.com")

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 func TestBucketArithmetic(t *testing.T) {
@@ -113,7 +112,7 @@ func TestLimiterStores(t *testing.T) {
 		}
 	}
 	t.Run("memory", func(t *testing.T) { run(t, newMemoryLimiter(1000)) })
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		l := newSQLLimiter(db.DB)
 		run(t, l)
 		if err := l.sweep(context.Background(), start.Add(2*time.Hour)); err != nil {
@@ -198,7 +197,7 @@ var throttleBodies = map[Action]struct{ path, body string }{
 }
 
 func throttledFixture(t *testing.T, limits Limits) (*fixture, http.Handler) {
-	f := newFixture(t, sqldbtest.SQLite(t, Migrations), func(c *serviceConfig) {
+	f := newFixture(t, sqliteDB(t), func(c *serviceConfig) {
 		c.Limiter = newMemoryLimiter(1000)
 		c.Limits = map[Action]Limits{}
 		for _, a := range Actions {
