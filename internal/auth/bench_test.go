@@ -29,7 +29,7 @@ func BenchmarkAuth(b *testing.B) {
 	f := newFixtureWith(b, sqliteDB(b), DefaultArgon2, func(c *serviceConfig) {
 		c.Limiter = newMemoryLimiter(100_000)
 		lots := Limits{IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}
-		c.Limits = map[Action]Limits{ActLogin: lots, ActRefresh: lots}
+		c.Throttle.Limits = map[Action]Limits{ActLogin: lots, ActRefresh: lots}
 	})
 	tok := f.registerVerified(b, "bench@example.com")
 	h := testRoutes(f)
@@ -65,7 +65,7 @@ func BenchmarkAuth(b *testing.B) {
 		slices.Sort(hashes)
 		cheap := newFixtureWith(b, sqliteDB(b), testArgon2, func(c *serviceConfig) {
 			c.Limiter = newMemoryLimiter(100_000)
-			c.Limits = map[Action]Limits{ActLogin: {IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}}
+			c.Throttle.Limits = map[Action]Limits{ActLogin: {IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}}
 		})
 		cheap.registerVerified(b, "bench@example.com")
 		ch := testRoutes(cheap)

@@ -199,9 +199,9 @@ var throttleBodies = map[Action]struct{ path, body string }{
 func throttledFixture(t *testing.T, limits Limits) (*fixture, http.Handler) {
 	f := newFixture(t, sqliteDB(t), func(c *serviceConfig) {
 		c.Limiter = newMemoryLimiter(1000)
-		c.Limits = map[Action]Limits{}
+		c.Throttle.Limits = map[Action]Limits{}
 		for _, a := range Actions {
-			c.Limits[a] = limits
+			c.Throttle.Limits[a] = limits
 		}
 	})
 	return f, testRoutes(f)
