@@ -140,10 +140,7 @@ func TestMemoryLimiterIsBounded(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	proxies, err := parsePrefixes("10.0.0.0/8, 192.0.2.1, ::1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("::1/128")}
 	for _, tc := range []struct {
 		name    string
 		remote  string
@@ -174,9 +171,6 @@ func TestClientIP(t *testing.T) {
 				t.Errorf("clientIP = %s, want %s", got, tc.want)
 			}
 		})
-	}
-	if _, err := parsePrefixes("10.0.0.0/8, nonsense"); err == nil {
-		t.Error("parsePrefixes accepted nonsense")
 	}
 	a, b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:1")
 	if ipSubject(a) != ipSubject(b) || ipSubject(a) == ipSubject(netip.MustParseAddr("2001:db8:0:1::1")) {
