@@ -161,21 +161,15 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		return fmt.Errorf("code secret: %w", err)
 	}
 	brokers := kafka.Config{Brokers: []string{s.kafkaAddr()}, ClientID: "kinoteka"}
-	authCfg := auth.Config{
-		DatabaseURL:    "sqlite:" + filepath.Join(s.cfg.DataDir, "auth.db"),
-		Issuer:         s.authURL(),
-		Audience:       "kinoteka",
-		AccessTTL:      15 * time.Minute,
-		SigningKeyFile: filepath.Join(s.cfg.DataDir, "auth-signing-key.pem"),
-		GenerateKey:    true,
-		CodeSecret:     secret,
-		CodeTTL:        10 * time.Minute,
-		Kafka:          brokers,
-		Topic:          events.Topic,
-		OutboxPoll:     time.Second,
-		Throttle:       auth.ThrottleConfig{Store: s.cfg.Throttle},
-		Tracing:        s.tracing["auth"],
-	}
+	authCfg := auth.DefaultConfig()
+	authCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "auth.db")
+	authCfg.Issuer = s.authURL()
+	authCfg.SigningKeyFile = filepath.Join(s.cfg.DataDir, "auth-signing-key.pem")
+	authCfg.GenerateKey = true
+	authCfg.CodeSecret = secret
+	authCfg.Kafka.Brokers = brokers.Brokers
+	authCfg.Throttle.Store = s.cfg.Throttle
+	authCfg.Tracing = s.tracing["auth"]
 	// films' defaults (its read and token caches, the demo catalogue), on
 	// this data folder and this auth.
 	filmsCfg := films.DefaultConfig()
