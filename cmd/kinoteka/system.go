@@ -184,19 +184,12 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		SeedDemo:    true,
 		Tracing:     s.tracing["films"],
 	}
-	mailerCfg := mailer.Config{
-		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
-		Kafka:       brokers,
-		Topic:       events.Topic,
-		Group:       "kinoteka-mailer",
-		SMTP: mailer.SMTPConfig{
-			Addr:     s.smtpLn.Addr().String(),
-			Security: "plain", // the catcher is on loopback in this process
-			From:     "Kinoteka <no-reply@kinoteka.local>",
-			Timeout:  10 * time.Second,
-		},
-		Tracing: s.tracing["mailer"],
-	}
+	mailerCfg := mailer.DefaultConfig()
+	mailerCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db")
+	mailerCfg.Kafka = brokers
+	mailerCfg.SMTP.Addr = s.smtpLn.Addr().String()
+	mailerCfg.SMTP.Security = mailer.SecurityPlain // the catcher is on loopback in this process
+	mailerCfg.Tracing = s.tracing["mailer"]
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

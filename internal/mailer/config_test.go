@@ -3,6 +3,9 @@ package mailer
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +20,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(cfg.Kafka.Brokers, ",") != "127.0.0.1:9092" || cfg.Topic != "mail.requests" || cfg.Group != "kinoteka-mailer" {
+	// The documented defaults, and DefaultConfig is where they come from.
+	if strings.Join(cfg.Kafka.Brokers, ",") != "127.0.0.1:9092" || cfg.Kafka.ClientID != "kinoteka-mailer" || cfg.Topic != "mail.requests" || cfg.Group != "kinoteka-mailer" {
 		t.Errorf("kafka defaults = %+v, topic %q, group %q", cfg.Kafka, cfg.Topic, cfg.Group)
 	}
 	s := cfg.SMTP
@@ -27,6 +31,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if cfg.DatabaseURL != "sqlite:data/mailer.db" || cfg.MaxAttempts != 10 || cfg.LogRetention != 7*24*time.Hour {
 		t.Errorf("database %q, max attempts %d, retention %v", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention)
+	}
+	if !reflect.DeepEqual(cfg, DefaultConfig()) {
+		t.Errorf("LoadConfig with nothing set = %+v, DefaultConfig() = %+v", cfg, DefaultConfig())
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("DefaultConfig() is not valid: %v", err)
 	}
 }
 
@@ -94,6 +104,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "-1"}, "MAILER_MAX_ATTEMPTS"},
 		{"bad retention", map[string]string{"MAILER_LOG_RETENTION": "forever"}, "MAILER_LOG_RETENTION"},
 		{"short retention", map[string]string{"MAILER_LOG_RETENTION": "5m"}, "MAILER_LOG_RETENTION"},
+		// Zero means zero, never "the default": each is refused by name.
+		{"zero timeout", map[string]string{"SMTP_TIMEOUT": "0s"}, "SMTP_TIMEOUT"},
+		{"zero connections", map[string]string{"SMTP_CONNECTIONS": "0"}, "SMTP_CONNECTIONS"},
+		{"zero messages per connection", map[string]string{"SMTP_MESSAGES_PER_CONNECTION": "0"}, "SMTP_MESSAGES_PER_CONNECTION"},
+		{"zero max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "0"}, "MAILER_MAX_ATTEMPTS"},
+		{"zero retention", map[string]string{"MAILER_LOG_RETENTION": "0s"}, "MAILER_LOG_RETENTION"},
+		{"no brokers", map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,5 +142,23 @@ func TestConfigLogMasksSecrets(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
 	if out := buf.String(); strings.Contains(out, "secret") || !strings.Contains(out, `"smtp_username":"mailer"`) {
 		t.Errorf("log line = %s", out)
+	}
+}
+
+func TestLoadConfigReadsFiles(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "smtp-password")
+	if err := os.WriteFile(secret, []byte(" pass word \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(env(map[string]string{"SMTP_USERNAME": "mailer", "SMTP_PASSWORD_FILE": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMTP.Password != " pass word " {
+		t.Errorf("password = %q, want the file's content verbatim without the newline", cfg.SMTP.Password)
+	}
+	_, err = LoadConfig(env(map[string]string{"SMTP_PASSWORD_FILE": filepath.Join(t.TempDir(), "missing")}))
+	if err == nil || !strings.Contains(err.Error(), "SMTP_PASSWORD_FILE") {
+		t.Errorf("missing file: %v", err)
 	}
 }
