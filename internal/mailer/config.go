@@ -1,12 +1,14 @@
 package mailer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +66,10 @@ type Config struct {
 	// record's traceparent header, and traces the HTTP port; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
 	Tracing *telemetry.Tracing
+
+	// original says which of the original mailer's variables LoadConfig
+	// took or ignored, for Run's start-up log line.
+	original originalVars
 }
 
 // DefaultConfig is the mailer's configuration when no variable is set, and
@@ -104,12 +110,106 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env.Duration("SMTP_TIMEOUT", &cfg.SMTP.Timeout)
 	env.Int("SMTP_CONNECTIONS", &cfg.SMTP.Connections)
 	env.Int("SMTP_MESSAGES_PER_CONNECTION", &cfg.SMTP.MessagesPerConnection)
-	env.String("MAIL_TOPIC", &cfg.Topic)
-	env.String("SMTP_ADDR", &cfg.SMTP.Addr)
-	env.String("SMTP_USERNAME", &cfg.SMTP.Username)
-	env.Secret("SMTP_PASSWORD", &cfg.SMTP.Password)
-	env.String("SMTP_FROM", &cfg.SMTP.From)
+	cfg.original = readOursOrOriginal(env, &cfg)
 	return cfg, errors.Join(env.Err(), cfg.Validate())
+}
+
+// originalVars are the original mailer's variables LoadConfig took (ours
+// were unset) and those it ignored (ours were set).
+type originalVars struct {
+	used, ignored []string
+}
+
+// log writes the start-up line that says which original variables are in
+// force, so an operator moving from the original mailer sees what was
+// understood; ignored ones are a warning, as their values have no effect.
+func (o originalVars) log(log *slog.Logger) {
+	switch {
+	case len(o.ignored) > 0:
+		log.Warn("original mailer variables: some are ignored because ours are set (docs/operations.md)", "used", o.used, "ignored", o.ignored)
+	case len(o.used) > 0:
+		log.Info("original mailer variables in use (docs/operations.md)", "used", o.used)
+	}
+}
+
+// readOursOrOriginal reads the variables that have a counterpart in the
+// original mailer's design — MAIL_TOPIC (KAFKA_TOPIC), SMTP_ADDR
+// (MAIL_HOST, MAIL_PORT), SMTP_USERNAME and SMTP_PASSWORD (MAIL_USER,
+// MAIL_PASS), SMTP_FROM (MAIL_FROM_NAME) — so the mailer can take the
+// original's place with its environment unchanged. Ours win: where ours
+// are set, the original's are ignored as a group.
+func readOursOrOriginal(env *config.Env, cfg *Config) originalVars {
+	var o originalVars
+	// original reads the original variable name (secret: verbatim) and
+	// returns its value when it is set and ours is not.
+	original := func(name string, oursSet, secret bool) string {
+		var v string
+		if secret {
+			env.Secret(name, &v)
+		} else {
+			env.String(name, &v)
+		}
+		switch {
+		case v == "":
+		case oursSet:
+			o.ignored = append(o.ignored, name)
+			return ""
+		default:
+			o.used = append(o.used, name)
+		}
+		return v
+	}
+	// ours reads one of our variables into *dst with read and reports
+	// whether it was set (a set variable is never blank).
+	ours := func(read func(string, *string), name string, dst *string) bool {
+		var v string
+		read(name, &v)
+		if v == "" {
+			return false
+		}
+		*dst = v
+		return true
+	}
+
+	topicSet := ours(env.String, "MAIL_TOPIC", &cfg.Topic)
+	if v := original("KAFKA_TOPIC", topicSet, false); v != "" {
+		cfg.Topic = v
+	}
+
+	// MAIL_HOST and MAIL_PORT each replace their half of the default
+	// address; the other half stays.
+	addrSet := ours(env.String, "SMTP_ADDR", &cfg.SMTP.Addr)
+	host, port := original("MAIL_HOST", addrSet, false), original("MAIL_PORT", addrSet, false)
+	if host != "" || port != "" {
+		defHost, defPort, _ := net.SplitHostPort(cfg.SMTP.Addr)
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			env.Failf("MAIL_HOST", "%q is not a bare host name: the port goes in MAIL_PORT", host)
+		}
+		if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+			env.Failf("MAIL_PORT", "%q is not a port number (1-65535)", port)
+		}
+		cfg.SMTP.Addr = net.JoinHostPort(cmp.Or(host, defHost), cmp.Or(port, defPort))
+	}
+
+	// The credentials are one pair: never a user from one design and a
+	// password from the other.
+	userSet := ours(env.String, "SMTP_USERNAME", &cfg.SMTP.Username)
+	passSet := ours(env.Secret, "SMTP_PASSWORD", &cfg.SMTP.Password)
+	if v := original("MAIL_USER", userSet || passSet, false); v != "" {
+		cfg.SMTP.Username = v
+	}
+	if v := original("MAIL_PASS", userSet || passSet, true); v != "" {
+		cfg.SMTP.Password = v
+	}
+
+	// MAIL_FROM_NAME was only a display name: the address stays ours.
+	fromSet := ours(env.String, "SMTP_FROM", &cfg.SMTP.From)
+	if name := original("MAIL_FROM_NAME", fromSet, false); name != "" {
+		if a, err := parseFrom(cfg.SMTP.From); err == nil {
+			cfg.SMTP.From = (&mail.Address{Name: name, Address: a.Address}).String()
+		}
+	}
+	return o
 }
 
 // Validate checks every field, reporting all problems at once, each

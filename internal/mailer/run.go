@@ -28,6 +28,15 @@
 //	MAILER_DATABASE_URL    the delivery log: sqlite:PATH or postgres://…, default sqlite:data/mailer.db
 //	MAILER_MAX_ATTEMPTS    attempts at a message the server keeps deferring (4yz) before it is dead-lettered, default 10
 //	MAILER_LOG_RETENTION   how long delivery log entries are kept, default 168h
+//
+// The mailer takes the original mailer's place with that one's environment
+// unchanged: where ours are unset it reads the original design's variables
+// instead, and logs at start which it used and which it ignored.
+//
+//	KAFKA_TOPIC            for MAIL_TOPIC
+//	MAIL_HOST, MAIL_PORT   for SMTP_ADDR (each replaces its half of the default)
+//	MAIL_USER, MAIL_PASS   for SMTP_USERNAME, SMTP_PASSWORD (as a pair)
+//	MAIL_FROM_NAME         for the display name of SMTP_FROM (the address stays ours)
 package mailer
 
 import (
@@ -97,6 +106,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	c.cl = cl
 	metrics.Registry.MustRegister(newLagCollector(cl, cfg.Group))
 	c.dlq = &deadLetters{cl: cl, topic: events.DLQ(cfg.Topic), log: log}
+	cfg.original.log(log)
 	log.Info("mailer starting", "config", cfg, "health", ln.Addr().String())
 
 	// The ops server stops first (probes and /metrics use the client),
