@@ -24,7 +24,6 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/films"
 	"kinoteka/internal/httpapi"
-	"kinoteka/internal/kafka"
 	"kinoteka/internal/mailer"
 	"kinoteka/internal/telemetry"
 )
@@ -160,14 +159,14 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("code secret: %w", err)
 	}
-	brokers := kafka.Config{Brokers: []string{s.kafkaAddr()}, ClientID: "kinoteka"}
+	brokers := []string{s.kafkaAddr()}
 	authCfg := auth.DefaultConfig()
 	authCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "auth.db")
 	authCfg.Issuer = s.authURL()
 	authCfg.SigningKeyFile = filepath.Join(s.cfg.DataDir, "auth-signing-key.pem")
 	authCfg.GenerateKey = true
 	authCfg.CodeSecret = secret
-	authCfg.Kafka.Brokers = brokers.Brokers
+	authCfg.Kafka.Brokers = brokers
 	authCfg.Throttle.Store = s.cfg.Throttle
 	authCfg.Tracing = s.tracing["auth"]
 	// films' defaults (its read and token caches, the demo catalogue), on
@@ -177,19 +176,12 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	filmsCfg.JWKSURL = s.authURL() + "/.well-known/jwks.json"
 	filmsCfg.Issuer = s.authURL()
 	filmsCfg.Tracing = s.tracing["films"]
-	mailerCfg := mailer.Config{
-		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
-		Kafka:       brokers,
-		Topic:       events.Topic,
-		Group:       "kinoteka-mailer",
-		SMTP: mailer.SMTPConfig{
-			Addr:     s.smtpLn.Addr().String(),
-			Security: "plain", // the catcher is on loopback in this process
-			From:     "Kinoteka <no-reply@kinoteka.local>",
-			Timeout:  10 * time.Second,
-		},
-		Tracing: s.tracing["mailer"],
-	}
+	mailerCfg := mailer.DefaultConfig()
+	mailerCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db")
+	mailerCfg.Kafka.Brokers = brokers
+	mailerCfg.SMTP.Addr = s.smtpLn.Addr().String()
+	mailerCfg.SMTP.Security = mailer.SecurityPlain // the catcher is on loopback in this process
+	mailerCfg.Tracing = s.tracing["mailer"]
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -27,7 +27,7 @@ func TestDocumentsAreValid(t *testing.T) {
 var routeFiles = map[*Document][]string{
 	Auth:   {"../auth/routes.go"},
 	Films:  {"../films/routes.go"},
-	Mailer: {"../mailer/admin.go"},
+	Mailer: {"../mailer/routes.go"},
 }
 
 var routePattern = regexp.MustCompile(`"(GET|POST|PUT|PATCH|DELETE) (/[^" ]*)"`)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"kinoteka/internal/config"
 )
 
 // DefaultBrokers is where the embedded broker listens.
@@ -36,6 +38,20 @@ func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) 
 	cfg.SASL = strings.ToLower(strings.TrimSpace(getenv("KAFKA_SASL_MECHANISM")))
 	cfg.User, cfg.Password = getenv("KAFKA_SASL_USER"), getenv("KAFKA_SASL_PASSWORD")
 	return cfg, errors.Join(errs...)
+}
+
+// ReadEnv applies the variables every Kafka client of Kinoteka shares —
+// KAFKA_BROKERS, KAFKA_TLS, KAFKA_SASL_MECHANISM, KAFKA_SASL_USER,
+// KAFKA_SASL_PASSWORD — on top of *cfg, a service's defaults, the way
+// config.Env reads the rest of its configuration. A variable that is set
+// is taken as written: KAFKA_BROKERS=" , " leaves no brokers, which
+// Validate reports.
+func ReadEnv(env *config.Env, cfg *Config) {
+	env.List("KAFKA_BROKERS", &cfg.Brokers)
+	env.Bool("KAFKA_TLS", &cfg.TLS)
+	env.Lower("KAFKA_SASL_MECHANISM", &cfg.SASL)
+	env.String("KAFKA_SASL_USER", &cfg.User)
+	env.Secret("KAFKA_SASL_PASSWORD", &cfg.Password)
 }
 
 // Validate checks a configuration however it was built, naming the
