@@ -127,9 +127,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		})
 	}
 	env.Prefixes("AUTH_TRUSTED_PROXIES", &cfg.TrustedProxies)
-	kcfg, kerr := kafka.ConfigFromEnv(getenv, cfg.Kafka.ClientID)
-	cfg.Kafka = kcfg
-	if err := errors.Join(env.Err(), kerr); err != nil {
+	kafka.ReadEnv(env, &cfg.Kafka)
+	if err := env.Err(); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate()
