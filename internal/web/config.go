@@ -33,6 +33,9 @@ type Config struct {
 	APITimeout time.Duration
 	// Tracing traces requests; nil is off (set by the binary).
 	Tracing *telemetry.Tracing
+	// Clock is the time sessions are judged by; nil is the system clock.
+	// Tests move it to make access tokens look old.
+	Clock func() time.Time
 }
 
 // MinSessionKey is the shortest WEB_SESSION_KEY accepted.

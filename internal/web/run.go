@@ -47,6 +47,10 @@ func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
 	metrics, calls, refreshes := newMetrics()
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	a := &app{
@@ -56,7 +60,7 @@ func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
 		sealer:    sl,
 		pages:     pages,
 		assets:    assets,
-		now:       time.Now,
+		now:       now,
 		refreshed: refreshes,
 	}
 	return a.routes(metrics), nil
