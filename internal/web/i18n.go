@@ -41,7 +41,7 @@ func translate(lang, key string, args ...any) string {
 		m, ok = messages["en"][key]
 	}
 	if !ok {
-		return "«" + key + "»"
+		return "[[missing " + key + "]]"
 	}
 	if len(args) > 0 {
 		return fmt.Sprintf(m, args...)
