@@ -70,8 +70,11 @@ func (v *visitor) do(method, path string, form url.Values) answer {
 	return answer{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(b), cookies: resp.Cookies()}
 }
 
-func (v *visitor) get(path string) answer                { v.t.Helper(); return v.do(http.MethodGet, path, nil) }
-func (v *visitor) post(path string, f url.Values) answer { v.t.Helper(); return v.do(http.MethodPost, path, f) }
+func (v *visitor) get(path string) answer { v.t.Helper(); return v.do(http.MethodGet, path, nil) }
+func (v *visitor) post(path string, f url.Values) answer {
+	v.t.Helper()
+	return v.do(http.MethodPost, path, f)
+}
 
 // follow gets the page a 303 points at.
 func (v *visitor) follow(a answer) answer {
