@@ -448,3 +448,20 @@ func TestWebSaysWhenAServiceIsDown(t *testing.T) {
 		t.Errorf("readyz with both down: %d", r.status)
 	}
 }
+
+// The banner leads with the address people open.
+func TestBannerLeadsWithTheSite(t *testing.T) {
+	s, _, _ := runSystem(t)
+	var b strings.Builder
+	printBanner(&b, s)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "Kinoteka is running") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		if !strings.Contains(line, "Open "+s.webURL()) {
+			t.Fatalf("the first line after the heading is %q, want the site's URL %s", line, s.webURL())
+		}
+		return
+	}
+	t.Fatal("empty banner")
+}
