@@ -212,6 +212,20 @@ func TestWebPagesAndForms(t *testing.T) {
 		must(t, v.follow(a), http.StatusOK, "a reset code is on its way", `value="nobody@example.com"`)
 	})
 
+	t.Run("too many attempts says when to try again", func(t *testing.T) {
+		x := newVisitor(t, site)
+		var a answer
+		for range 20 { // auth allows 10 sign-ins an hour per account
+			if a = x.post("/signin", url.Values{"email": {"locked@example.com"}, "password": {"wrong password"}}); a.status == http.StatusTooManyRequests {
+				break
+			}
+		}
+		must(t, a, http.StatusTooManyRequests, "Too many attempts", "Please try again in")
+		if !regexp.MustCompile(`try again in [1-9]\d* seconds`).MatchString(a.body) {
+			t.Errorf("no wait in seconds:\n%s", a.body)
+		}
+	})
+
 	t.Run("cross-origin posts are refused", func(t *testing.T) {
 		evil := newVisitor(t, site)
 		evil.header.Set("Origin", "https://evil.example")
