@@ -178,14 +178,13 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		Throttle:       auth.ThrottleConfig{Store: s.cfg.Throttle},
 		Tracing:        s.tracing["auth"],
 	}
-	filmsCfg := films.Config{
-		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db"),
-		JWKSURL:     s.authURL() + "/.well-known/jwks.json",
-		Issuer:      s.authURL(),
-		Audience:    "kinoteka",
-		SeedDemo:    true,
-		Tracing:     s.tracing["films"],
-	}
+	// films' defaults (its read and token caches, the demo catalogue), on
+	// this data folder and this auth.
+	filmsCfg := films.DefaultConfig()
+	filmsCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db")
+	filmsCfg.JWKSURL = s.authURL() + "/.well-known/jwks.json"
+	filmsCfg.Issuer = s.authURL()
+	filmsCfg.Tracing = s.tracing["films"]
 	mailerCfg := mailer.Config{
 		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
 		Kafka:       brokers,

@@ -23,8 +23,8 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) (*user, bool) {
 	return u, true
 }
 
-// filmFields are the fields of a film's form, as films names them.
-func (a *app) filmForm(r *http.Request, lang, action, submit string, genres []genre) *form {
+// filmForm is a film's form, its fields named as films names them.
+func (a *app) filmForm(lang, action, submit string, genres []genre) *form {
 	opts := []option{{Value: "", Label: translate(lang, "field.no_genre")}}
 	for _, g := range genres {
 		opts = append(opts, option{Value: g.Name, Label: g.Name})
@@ -104,7 +104,7 @@ func (a *app) adminPage(w http.ResponseWriter, r *http.Request, u *user, status 
 			a.fail(w, r, u, err)
 			return
 		}
-		film = a.filmForm(r, lang, "/admin/films", translate(lang, "button.film_add"), gs)
+		film = a.filmForm(lang, "/admin/films", translate(lang, "button.film_add"), gs)
 	}
 	if genreF == nil {
 		genreF = a.genreForm(lang)
@@ -131,7 +131,7 @@ func (a *app) handleFilmCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, u, err)
 		return
 	}
-	f := a.filmForm(r, lang, "/admin/films", translate(lang, "button.film_add"), gs)
+	f := a.filmForm(lang, "/admin/films", translate(lang, "button.film_add"), gs)
 	f.fill(r)
 	body, valid := filmBody(lang, f)
 	if !valid {
@@ -214,7 +214,7 @@ func (a *app) filmEditPage(w http.ResponseWriter, r *http.Request, status int, f
 			a.fail(w, r, u, err)
 			return
 		}
-		f = a.filmForm(r, lang, path, translate(lang, "button.film_save"), gs)
+		f = a.filmForm(lang, path, translate(lang, "button.film_save"), gs)
 		set := func(name, v string) {
 			fl := f.field(name)
 			fl.Value = v
@@ -266,7 +266,7 @@ func (a *app) handleFilmSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := "/admin/films/" + strconv.FormatInt(id, 10)
-	f := a.filmForm(r, lang, path, translate(lang, "button.film_save"), gs)
+	f := a.filmForm(lang, path, translate(lang, "button.film_save"), gs)
 	f.fill(r)
 	body, valid := filmBody(lang, f)
 	if !valid {

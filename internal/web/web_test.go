@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kinoteka/internal/a11y"
 )
 
 func TestSealedSessionOpensOnlyUnaltered(t *testing.T) {
@@ -186,7 +188,9 @@ func TestWebImportsNoService(t *testing.T) {
 }
 
 // Every page renders in every language, every message key it names exists,
-// and nothing on it is loaded from another host or run inline.
+// its accessible structure holds (internal/a11y: landmarks, one h1 and
+// headings in order, every control named, unique ids), and nothing on it is
+// loaded from another host or run inline.
 func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	assets, err := loadAssets()
 	if err != nil {
@@ -198,21 +202,26 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	}
 	a := &app{pages: pages, assets: assets, log: slog.New(slog.DiscardHandler), now: time.Now}
 	admin := &user{Email: "a@example.com", Roles: []string{"admin", "user"}}
-	f := func(lang string) *form {
-		fm := a.signupForm(lang)
-		fm.Error, fm.Fields[0].Error = "bad", "bad"
-		return fm
+	// Each page with the forms it really carries, every field in error.
+	bad := func(f *form) *form {
+		f.Error = "bad"
+		for _, fl := range f.Fields {
+			fl.Error = "bad"
+		}
+		return f
 	}
+	button := func(action string) *form { return &form{Action: action, Submit: "Go", Hidden: []hidden{{"on", "1"}}} }
 	for _, lang := range languages {
 		data := map[string]any{
-			"catalogue":  cataloguePage{Films: []filmItem{{ID: 1, Title: "A", Year: 2000}}, Next: "/?cursor=x", First: "/", Sorts: []option{{Value: "id", Label: "x"}}},
-			"film":       filmView{Film: film{ID: 1, Title: "A"}, Facts: []fact{{"Year", "2000"}}, Reviews: []reviewItem{{Rating: "9 / 10", Text: "t", Mine: true}}, FavForm: f(lang), Review: f(lang), DeleteForm: f(lang)},
-			"form":       formPage{Heading: "H", Form: f(lang), Links: []link{{Text: "x", Href: "/"}}},
-			"verify":     verifyPage{Email: "a@example.com", Form: f(lang), Resend: f(lang), WaitSecs: 30, Wait: "wait"},
-			"favourites": favouritesPage{},
-			"account":    accountPage{Me: me{Email: "a@example.com", Roles: []string{"user"}}, SignOut: f(lang), SignOutAll: f(lang)},
-			"admin":      adminPage{Film: f(lang), Genre: f(lang)},
-			"admin_film": adminFilmPage{Film: film{ID: 1, Title: "A"}, Form: f(lang), Delete: f(lang)},
+			"catalogue": cataloguePage{Films: []filmItem{{ID: 1, Title: "A", Year: 2000}}, Next: "/?cursor=x", First: "/", Sorts: []option{{Value: "id", Label: "x"}}, Error: "bad"},
+			"film": filmView{Film: film{ID: 1, Title: "A"}, Facts: []fact{{"Year", "2000"}}, Reviews: []reviewItem{{Rating: "9 / 10", Text: "t", Mine: true}},
+				NextReview: "/films/1?reviews=x", FavForm: button("/films/1/favourite"), Review: bad(a.reviewForm(lang, "/films/1", &review{Rating: 9})), DeleteForm: button("/films/1/review/delete")},
+			"form":       formPage{Heading: "H", Intro: "I", Form: bad(a.resetForm(lang, "a@example.com")), Links: []link{{Text: "x", Href: "/"}}},
+			"verify":     verifyPage{Email: "a@example.com", Form: bad(a.verifyForm(lang, "a@example.com")), Resend: button("/verify/resend"), WaitSecs: 30, Wait: "wait"},
+			"favourites": favouritesPage{Films: []filmItem{{ID: 1, Title: "A", Year: 2000}}, Next: "/favourites?cursor=x"},
+			"account":    accountPage{Me: me{Email: "a@example.com", Roles: []string{"user"}}, SignOut: button("/signout"), SignOutAll: button("/signout-all")},
+			"admin":      adminPage{Film: bad(a.filmForm(lang, "/admin/films", "Add", []genre{{Name: "Drama"}})), Genre: bad(a.genreForm(lang))},
+			"admin_film": adminFilmPage{Film: film{ID: 1, Title: "A"}, Form: bad(a.filmForm(lang, "/admin/films/1", "Save", nil)), Delete: button("/admin/films/1/delete")},
 			"error":      errorPage{"H", "T"},
 		}
 		for _, name := range pageNames {
@@ -222,6 +231,13 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 				body := w.Body.String()
 				if w.Code != 200 || !strings.Contains(body, `<html lang="`+lang+`">`) {
 					t.Fatalf("%s %s: %d\n%s", lang, name, w.Code, body)
+				}
+				problems, err := a11y.Check(w.Body.Bytes())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range problems {
+					t.Errorf("%s %s (signed in %v): %s", lang, name, u != nil, p)
 				}
 				for _, bad := range []string{"[[missing", "<script>", "onclick", "style=", "http://cdn", "https://"} {
 					if strings.Contains(body, bad) {
