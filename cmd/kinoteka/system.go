@@ -36,6 +36,7 @@ type system struct {
 	log *slog.Logger
 
 	authLn, filmsLn, mailerLn, smtpLn, mailUILn net.Listener
+	webLn                                       net.Listener
 
 	brokerMu   sync.Mutex
 	broker     *kfake.Cluster
@@ -68,6 +69,7 @@ func newSystem(cfg config, log *slog.Logger) (s *system, err error) {
 		{&s.mailerLn, cfg.MailerAddr, "-mailer-addr"},
 		{&s.smtpLn, cfg.SMTPAddr, "-smtp-addr"},
 		{&s.mailUILn, cfg.MailUIAddr, "-mail-ui-addr"},
+		{&s.webLn, cfg.WebAddr, "-web-addr"},
 	} {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
@@ -125,7 +127,7 @@ func (s *system) filmsURL() string  { return "http://" + s.filmsLn.Addr().String
 func (s *system) mailUIURL() string { return "http://" + s.mailUILn.Addr().String() }
 
 func (s *system) closeListeners() {
-	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn} {
+	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -199,6 +201,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	g.Go(func() error {
 		return named("mailer", mailer.Run(gctx, mailerCfg, s.log.With("service", "mailer"), s.mailerLn))
 	})
+	g.Go(func() error { return s.runWeb(gctx) })
 	g.Go(func() error {
 		if err := s.waitHealthy(gctx); err != nil {
 			return err
@@ -221,7 +224,7 @@ func tracingFromEnv(ctx context.Context, getenv func(string) string) (_ map[stri
 			_ = t.Shutdown(sctx)
 		}
 	}
-	for _, name := range []string{"auth", "films", "mailer"} {
+	for _, name := range []string{"auth", "films", "mailer", "web"} {
 		if m[name], err = telemetry.FromEnv(ctx, name, getenv); err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("tracing: %w", err)
@@ -240,6 +243,7 @@ func named(service string, err error) error {
 // waitHealthy polls each service's /readyz until all answer 200.
 func (s *system) waitHealthy(ctx context.Context) error {
 	urls := []string{s.authURL() + "/readyz", s.filmsURL() + "/readyz", "http://" + s.mailerLn.Addr().String() + "/healthz", s.mailUIURL() + "/readyz"}
+	urls = append(urls, s.webURL()+"/healthz")
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range urls {
 		for {
