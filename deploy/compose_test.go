@@ -22,6 +22,7 @@ import (
 	"kinoteka/internal/auth"
 	"kinoteka/internal/films"
 	"kinoteka/internal/mailer"
+	"kinoteka/internal/web"
 )
 
 func loadProject(t *testing.T) *types.Project {
@@ -50,6 +51,7 @@ var kinotekaServices = map[string]struct {
 	"auth":   {"AUTH_ADDR", func(g func(string) string) error { _, err := auth.LoadConfig(g); return err }},
 	"films":  {"FILMS_ADDR", func(g func(string) string) error { _, err := films.LoadConfig(g); return err }},
 	"mailer": {"MAILER_ADDR", func(g func(string) string) error { _, err := mailer.LoadConfig(g); return err }},
+	"web":    {"WEB_ADDR", func(g func(string) string) error { _, err := web.LoadConfig(g); return err }},
 }
 
 func env(s types.ServiceConfig) map[string]string {
@@ -220,14 +222,39 @@ func TestComposeImagesBuildsAndScaling(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"films", "mailer"} {
+	for _, name := range []string{"films", "mailer", "web"} {
 		if ports := p.Services[name].Ports; len(ports) > 0 {
 			t.Errorf("%s is scaled with --scale but publishes host ports %v", name, ports)
 		}
 	}
-	for _, name := range []string{"kafka", "postgres", "mailpit", "auth", "films", "mailer", "proxy", "kafka-topics", "secrets"} {
+	for _, name := range []string{"kafka", "postgres", "mailpit", "auth", "films", "mailer", "web", "proxy", "kafka-topics", "secrets"} {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("no %s service", name)
+		}
+	}
+}
+
+// web reaches auth and films by their service names, and the proxy sends
+// people to web and programs' /v1/… and /.well-known/… to the APIs.
+func TestComposeRoutesTheSiteAndTheAPIs(t *testing.T) {
+	p := loadProject(t)
+	webEnv := env(p.Services["web"])
+	for k, host := range map[string]string{"WEB_AUTH_URL": "auth", "WEB_FILMS_URL": "films"} {
+		if u, err := url.Parse(webEnv[k]); err != nil || u.Hostname() != host {
+			t.Errorf("%s=%q should name the %s service", k, webEnv[k], host)
+		}
+	}
+	conf, err := os.ReadFile("nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]string{}
+	for _, m := range regexp.MustCompile(`location\s+(=\s*)?(\S+)\s*\{[^}]*?set \$\w+ http://(\w+):\d+;`).FindAllStringSubmatch(string(conf), -1) {
+		routes[m[2]] = m[3]
+	}
+	for loc, svc := range map[string]string{"/": "web", "/v1/": "films", "/v1/auth/": "auth", "/.well-known/": "auth"} {
+		if routes[loc] != svc {
+			t.Errorf("the proxy sends %s to %q, want %s (routes %v)", loc, routes[loc], svc, routes)
 		}
 	}
 }

@@ -49,7 +49,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("admin: database: %w", err)
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx, auth.Migrations); err != nil {
+	if err := auth.Migrate(ctx, db); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
 	change, state := auth.GrantRole, "holds"

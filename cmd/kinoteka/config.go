@@ -18,6 +18,7 @@ type config struct {
 	MailerAddr string
 	SMTPAddr   string
 	MailUIAddr string
+	WebAddr    string
 	Partitions int
 	LogLevel   string
 	LogFile    string
@@ -33,6 +34,7 @@ func (c *config) settings() []setting {
 	return []setting{
 		{"data", "KINOTEKA_DATA", "data", "folder for the SQLite databases, the signing key and the code secret", &c.DataDir},
 		{"kafka-addr", "KINOTEKA_KAFKA_ADDR", "127.0.0.1:9092", "address of the in-process Kafka broker", &c.KafkaAddr},
+		{"web-addr", "KINOTEKA_WEB_ADDR", "127.0.0.1:8080", "the site people open in a browser", &c.WebAddr},
 		{"auth-addr", "KINOTEKA_AUTH_ADDR", "127.0.0.1:8081", "auth service HTTP address", &c.AuthAddr},
 		{"films-addr", "KINOTEKA_FILMS_ADDR", "127.0.0.1:8082", "films service HTTP address", &c.FilmsAddr},
 		{"mailer-addr", "KINOTEKA_MAILER_ADDR", "127.0.0.1:8083", "mailer health/metrics address", &c.MailerAddr},
@@ -57,7 +59,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	fs.IntVar(&c.Partitions, "partitions", 3, "partitions of the mail topic")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kinoteka [flags]   — runs auth, films, mailer, a Kafka broker and a mail catcher in one process")
+		fmt.Fprintln(stderr, "usage: kinoteka [flags]   — runs web, auth, films, mailer, a Kafka broker and a mail catcher in one process")
 		fmt.Fprintln(stderr, "       kinoteka films|keys|admin|dlq|dev-secrets …   — the tools; add -h to each")
 		fs.PrintDefaults()
 	}

@@ -19,7 +19,7 @@ import (
 // same across a restart.
 func freeArgs(t testing.TB, dataDir string) []string {
 	args := []string{"-data", dataDir, "-log-level", "warn"}
-	for _, flag := range []string{"-kafka-addr", "-auth-addr", "-films-addr", "-mailer-addr", "-smtp-addr", "-mail-ui-addr"} {
+	for _, flag := range []string{"-kafka-addr", "-auth-addr", "-films-addr", "-mailer-addr", "-smtp-addr", "-mail-ui-addr", "-web-addr"} {
 		args = append(args, flag, testkit.FreeAddr(t))
 	}
 	return args

@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 var banner = template.Must(template.New("banner").Parse(`
 Kinoteka is running (embedded mode; data in {{.Data}}). Ctrl-C stops it.
 
+  Open {{.Web}} in your browser.
+
   auth     {{.Auth}}    JWK set: {{.Auth}}/.well-known/jwks.json
   films    {{.Films}}
   mailer   {{.Mailer}}    (health)
@@ -84,6 +86,7 @@ func printBanner(w io.Writer, s *system) {
 	data, _ := filepath.Abs(s.cfg.DataDir)
 	_ = banner.Execute(w, map[string]string{
 		"Data":   data,
+		"Web":    s.webURL(),
 		"Auth":   s.authURL(),
 		"Films":  s.filmsURL(),
 		"Mailer": "http://" + s.mailerLn.Addr().String(),

@@ -17,7 +17,8 @@ import (
 )
 
 // runDevSecrets makes what a development deployment needs once and keeps it
-// on later runs: auth's signing key, the HMAC secret for one-time codes, and
+// on later runs: auth's signing key, the HMAC secret for one-time codes, the
+// key that seals web's session cookies, and
 // a self-signed TLS certificate for the SMTP server, which the mailer trusts
 // as its CA. docker-compose runs it as an init container.
 func runDevSecrets(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
@@ -48,6 +49,9 @@ func runDevSecrets(_ context.Context, args []string, _ func(string) string, stdo
 			return err
 		}
 	}
+	if _, err := webSessionKey(*dir); err != nil {
+		return fmt.Errorf("web session key: %w", err)
+	}
 	if made("smtp.crt") != made("smtp.key") {
 		return errors.New("only one of smtp.crt and smtp.key exists; remove it to make a new pair")
 	}
@@ -63,6 +67,6 @@ func runDevSecrets(_ context.Context, args []string, _ func(string) string, stdo
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "secrets ready in %s: signing-key.pem, code-secret, smtp.crt, smtp.key\n", *dir)
+	fmt.Fprintf(stdout, "secrets ready in %s: signing-key.pem, code-secret, web-session-key, smtp.crt, smtp.key\n", *dir)
 	return nil
 }

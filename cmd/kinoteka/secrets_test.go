@@ -15,7 +15,7 @@ func TestDevSecretsMakesOnceAndKeeps(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "secrets")
 	read := func() map[string][]byte {
 		out := map[string][]byte{}
-		for _, name := range []string{"signing-key.pem", "code-secret", "smtp.crt", "smtp.key"} {
+		for _, name := range []string{"signing-key.pem", "code-secret", "web-session-key", "smtp.crt", "smtp.key"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				t.Fatal(err)

@@ -24,7 +24,6 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/films"
 	"kinoteka/internal/httpapi"
-	"kinoteka/internal/kafka"
 	"kinoteka/internal/mailer"
 	"kinoteka/internal/telemetry"
 )
@@ -37,6 +36,7 @@ type system struct {
 	log *slog.Logger
 
 	authLn, filmsLn, mailerLn, smtpLn, mailUILn net.Listener
+	webLn                                       net.Listener
 
 	brokerMu   sync.Mutex
 	broker     *kfake.Cluster
@@ -69,6 +69,7 @@ func newSystem(cfg config, log *slog.Logger) (s *system, err error) {
 		{&s.mailerLn, cfg.MailerAddr, "-mailer-addr"},
 		{&s.smtpLn, cfg.SMTPAddr, "-smtp-addr"},
 		{&s.mailUILn, cfg.MailUIAddr, "-mail-ui-addr"},
+		{&s.webLn, cfg.WebAddr, "-web-addr"},
 	} {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
@@ -126,7 +127,7 @@ func (s *system) filmsURL() string  { return "http://" + s.filmsLn.Addr().String
 func (s *system) mailUIURL() string { return "http://" + s.mailUILn.Addr().String() }
 
 func (s *system) closeListeners() {
-	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn} {
+	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -160,43 +161,29 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("code secret: %w", err)
 	}
-	brokers := kafka.Config{Brokers: []string{s.kafkaAddr()}, ClientID: "kinoteka"}
-	authCfg := auth.Config{
-		DatabaseURL:    "sqlite:" + filepath.Join(s.cfg.DataDir, "auth.db"),
-		Issuer:         s.authURL(),
-		Audience:       "kinoteka",
-		AccessTTL:      15 * time.Minute,
-		SigningKeyFile: filepath.Join(s.cfg.DataDir, "auth-signing-key.pem"),
-		GenerateKey:    true,
-		CodeSecret:     secret,
-		CodeTTL:        10 * time.Minute,
-		Kafka:          brokers,
-		Topic:          events.Topic,
-		OutboxPoll:     time.Second,
-		Throttle:       auth.ThrottleConfig{Store: s.cfg.Throttle},
-		Tracing:        s.tracing["auth"],
-	}
-	filmsCfg := films.Config{
-		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db"),
-		JWKSURL:     s.authURL() + "/.well-known/jwks.json",
-		Issuer:      s.authURL(),
-		Audience:    "kinoteka",
-		SeedDemo:    true,
-		Tracing:     s.tracing["films"],
-	}
-	mailerCfg := mailer.Config{
-		DatabaseURL: "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db"),
-		Kafka:       brokers,
-		Topic:       events.Topic,
-		Group:       "kinoteka-mailer",
-		SMTP: mailer.SMTPConfig{
-			Addr:     s.smtpLn.Addr().String(),
-			Security: "plain", // the catcher is on loopback in this process
-			From:     "Kinoteka <no-reply@kinoteka.local>",
-			Timeout:  10 * time.Second,
-		},
-		Tracing: s.tracing["mailer"],
-	}
+	brokers := []string{s.kafkaAddr()}
+	authCfg := auth.DefaultConfig()
+	authCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "auth.db")
+	authCfg.Issuer = s.authURL()
+	authCfg.SigningKeyFile = filepath.Join(s.cfg.DataDir, "auth-signing-key.pem")
+	authCfg.GenerateKey = true
+	authCfg.CodeSecret = secret
+	authCfg.Kafka.Brokers = brokers
+	authCfg.Throttle.Store = s.cfg.Throttle
+	authCfg.Tracing = s.tracing["auth"]
+	// films' defaults (its read and token caches, the demo catalogue), on
+	// this data folder and this auth.
+	filmsCfg := films.DefaultConfig()
+	filmsCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db")
+	filmsCfg.JWKSURL = s.authURL() + "/.well-known/jwks.json"
+	filmsCfg.Issuer = s.authURL()
+	filmsCfg.Tracing = s.tracing["films"]
+	mailerCfg := mailer.DefaultConfig()
+	mailerCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db")
+	mailerCfg.Kafka.Brokers = brokers
+	mailerCfg.SMTP.Addr = s.smtpLn.Addr().String()
+	mailerCfg.SMTP.Security = mailer.SecurityPlain // the catcher is on loopback in this process
+	mailerCfg.Tracing = s.tracing["mailer"]
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -214,6 +201,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	g.Go(func() error {
 		return named("mailer", mailer.Run(gctx, mailerCfg, s.log.With("service", "mailer"), s.mailerLn))
 	})
+	g.Go(func() error { return s.runWeb(gctx) })
 	g.Go(func() error {
 		if err := s.waitHealthy(gctx); err != nil {
 			return err
@@ -236,7 +224,7 @@ func tracingFromEnv(ctx context.Context, getenv func(string) string) (_ map[stri
 			_ = t.Shutdown(sctx)
 		}
 	}
-	for _, name := range []string{"auth", "films", "mailer"} {
+	for _, name := range []string{"auth", "films", "mailer", "web"} {
 		if m[name], err = telemetry.FromEnv(ctx, name, getenv); err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("tracing: %w", err)
@@ -255,6 +243,7 @@ func named(service string, err error) error {
 // waitHealthy polls each service's /readyz until all answer 200.
 func (s *system) waitHealthy(ctx context.Context) error {
 	urls := []string{s.authURL() + "/readyz", s.filmsURL() + "/readyz", "http://" + s.mailerLn.Addr().String() + "/healthz", s.mailUIURL() + "/readyz"}
+	urls = append(urls, s.webURL()+"/healthz")
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range urls {
 		for {

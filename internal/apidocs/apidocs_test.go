@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"kinoteka/internal/a11y"
 )
 
 var documents = []*Document{Auth, Films, Mailer}
@@ -25,7 +27,7 @@ func TestDocumentsAreValid(t *testing.T) {
 var routeFiles = map[*Document][]string{
 	Auth:   {"../auth/routes.go"},
 	Films:  {"../films/routes.go"},
-	Mailer: {"../mailer/admin.go"},
+	Mailer: {"../mailer/routes.go"},
 }
 
 var routePattern = regexp.MustCompile(`"(GET|POST|PUT|PATCH|DELETE) (/[^" ]*)"`)
@@ -142,6 +144,32 @@ func TestServePage(t *testing.T) {
 	} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("films page lacks %s", want)
+		}
+	}
+}
+
+// Each page keeps its accessible structure: language, title, viewport, one
+// main landmark and one h1, headings that never skip a level, a scope on
+// every header cell, named links, unique ids, and contents links that land
+// on an operation. Its Lighthouse scores are in docs/benchmarks.md.
+func TestPageIsAccessible(t *testing.T) {
+	for _, d := range documents {
+		page, err := d.page()
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := a11y.Check(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", d.Name(), p)
+		}
+		for _, op := range operations(t, d) {
+			method, path, _ := strings.Cut(op, " ")
+			if !strings.Contains(string(page), "\">"+method+" "+path+"</a></li>") {
+				t.Errorf("%s: the contents do not list %s", d.Name(), op)
+			}
 		}
 	}
 }

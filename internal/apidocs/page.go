@@ -327,13 +327,13 @@ func writeProperties(b *strings.Builder, s map[string]json.RawMessage) error {
 	}
 	var required []string
 	_ = json.Unmarshal(s["required"], &required)
-	b.WriteString(`<table class="props"><tr><th>field</th><th>schema</th></tr>`)
+	b.WriteString(`<table class="props"><tr><th scope="col">field</th><th scope="col">schema</th></tr>`)
 	for _, p := range props {
 		name := template.HTMLEscapeString(p.key)
 		if slices.Contains(required, p.key) {
 			name = "<b>" + name + "</b> <small>required</small>"
 		}
-		b.WriteString("<tr><td><code>" + name + "</code></td><td>")
+		b.WriteString(`<tr><th scope="row"><code>` + name + "</code></th><td>")
 		if err := writeSchema(b, p.value); err != nil {
 			return err
 		}
@@ -387,37 +387,50 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// The page aims at WCAG 2.1 AA (Lighthouse accessibility 100, see
+// docs/benchmarks.md): landmarks (header, nav, main), headings that never
+// skip a level, header cells with a scope, text colours of at least 4.5:1
+// (the method colours too), contents links tall enough to tap, and a
+// visible focus ring.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} API {{.Version}}</title>
 <style>
-body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
+body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222;background:#fff}
 h2{margin-top:2.5rem;border-bottom:1px solid #ccc}
 section.op{border:1px solid #ddd;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
 .m{display:inline-block;min-width:4.5rem;font-weight:bold;font-family:monospace}
-.GET{color:#1a6}.POST{color:#15c}.PUT{color:#a60}.PATCH{color:#85a}.DELETE{color:#c33}
+.GET{color:#0a6b3d}.POST{color:#1550b5}.PUT{color:#8a4b00}.PATCH{color:#6f3d99}.DELETE{color:#b02a2a}
 table{border-collapse:collapse;margin:.3rem 0}td,th{border:1px solid #e3e3e3;padding:.2rem .5rem;vertical-align:top;text-align:left}
-.d{color:#555}code{background:#f4f4f4;padding:0 .2rem}nav a{display:block;font-family:monospace}
+th[scope=row]{font-weight:normal}a{color:#05c}a:focus-visible{outline:3px solid #1550b5;outline-offset:2px}
+.d{color:#555}code{background:#f4f4f4;padding:0 .2rem}
+nav ul{list-style:none;margin:0;padding:0}nav a{display:inline-block;padding:.2rem 0;font-family:monospace}
 </style></head><body>
+<header>
 <h1>{{.Title}} <small>{{.Version}}</small></h1>
 <p>{{.Description}}</p>
 <p>The machine-readable contract: <a href="openapi.json">openapi.json</a> (OpenAPI 3.1).</p>
 {{range .Security}}<p>Authentication — {{.}}</p>{{end}}
-<nav>{{range .Operations}}<a href="#{{.Anchor}}">{{.Method}} {{.Path}}</a>{{end}}</nav>
-<h2>Operations</h2>
+</header>
+<nav aria-labelledby="contents"><h2 id="contents">Contents</h2>
+<ul>{{range .Operations}}<li><a href="#{{.Anchor}}">{{.Method}} {{.Path}}</a></li>{{end}}
+{{if .Schemas}}<li><a href="#schemas">Schemas</a></li>{{end}}</ul></nav>
+<main>
+<h2 id="operations">Operations</h2>
 {{range .Operations}}<section class="op" id="{{.Anchor}}">
 <h3><span class="m {{.Method}}">{{.Method}}</span> <code>{{.Path}}</code> — {{.Summary}}</h3>
 {{with .Description}}<p>{{.}}</p>{{end}}
 <p>Authentication: {{.Auth}}</p>
-{{with .Params}}<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>schema</th><th>meaning</th></tr>
-{{range .}}<tr><td><code>{{.Name}}</code>{{if .Required}} <small>required</small>{{end}}</td><td>{{.In}}</td><td>{{.Schema}}</td><td>{{.Description}}</td></tr>{{end}}</table>{{end}}
+{{with .Params}}<h4>Parameters</h4><table><tr><th scope="col">name</th><th scope="col">in</th><th scope="col">schema</th><th scope="col">meaning</th></tr>
+{{range .}}<tr><th scope="row"><code>{{.Name}}</code>{{if .Required}} <small>required</small>{{end}}</th><td>{{.In}}</td><td>{{.Schema}}</td><td>{{.Description}}</td></tr>{{end}}</table>{{end}}
 {{with .Body}}<h4>Request body</h4>{{range .}}<p><code>{{.MediaType}}</code></p>{{.Schema}}{{end}}{{end}}
-<h4>Responses</h4><table><tr><th>status</th><th>meaning</th><th>body</th></tr>
-{{range .Responses}}<tr><td><b>{{.Status}}</b></td><td>{{.Description}}{{range .Headers}}<br><small>{{.}}</small>{{end}}</td>
+<h4>Responses</h4><table><tr><th scope="col">status</th><th scope="col">meaning</th><th scope="col">body</th></tr>
+{{range .Responses}}<tr><th scope="row"><b>{{.Status}}</b></th><td>{{.Description}}{{range .Headers}}<br><small>{{.}}</small>{{end}}</td>
 <td>{{range .Content}}<code>{{.MediaType}}</code> {{.Schema}}{{else}}—{{end}}</td></tr>{{end}}</table>
 </section>{{end}}
-<h2>Schemas</h2>
-{{range .Schemas}}<section class="op" id="schema-{{.Name}}"><h3>{{.Name}}</h3>{{.Schema}}</section>{{end}}
+{{with .Schemas}}<h2 id="schemas">Schemas</h2>
+{{range .}}<section class="op" id="schema-{{.Name}}"><h3>{{.Name}}</h3>{{.Schema}}</section>{{end}}{{end}}
+</main>
 </body></html>
 `))

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
-
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // BenchmarkAuth compares, in one run, the raw argon2id hash with auth's
@@ -28,10 +26,10 @@ func BenchmarkAuth(b *testing.B) {
 		}
 	})
 
-	f := newFixtureWith(b, sqldbtest.SQLite(b, Migrations), DefaultArgon2, func(c *serviceConfig) {
+	f := newFixtureWith(b, sqliteDB(b), DefaultArgon2, func(c *serviceConfig) {
 		c.Limiter = newMemoryLimiter(100_000)
 		lots := Limits{IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}
-		c.Limits = map[Action]Limits{ActLogin: lots, ActRefresh: lots}
+		c.Throttle.Limits = map[Action]Limits{ActLogin: lots, ActRefresh: lots}
 	})
 	tok := f.registerVerified(b, "bench@example.com")
 	h := testRoutes(f)
@@ -65,9 +63,9 @@ func BenchmarkAuth(b *testing.B) {
 			hashes[i] = time.Since(t0)
 		}
 		slices.Sort(hashes)
-		cheap := newFixtureWith(b, sqldbtest.SQLite(b, Migrations), testArgon2, func(c *serviceConfig) {
+		cheap := newFixtureWith(b, sqliteDB(b), testArgon2, func(c *serviceConfig) {
 			c.Limiter = newMemoryLimiter(100_000)
-			c.Limits = map[Action]Limits{ActLogin: {IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}}
+			c.Throttle.Limits = map[Action]Limits{ActLogin: {IP: Rule{1 << 30, time.Second}, Account: Rule{1 << 30, time.Second}}}
 		})
 		cheap.registerVerified(b, "bench@example.com")
 		ch := testRoutes(cheap)

@@ -7,37 +7,39 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"kinoteka/internal/config"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
 
-// Config is everything the auth service needs to run.
+// Config is everything the auth service needs to run. DefaultConfig holds
+// every default; a zero field means zero (RefreshGrace 0 is off), and one
+// that may not be zero is refused by Validate.
 type Config struct {
 	DatabaseURL    string        // "sqlite:PATH" or "postgres://…"
-	Issuer         string        // iss claim and base of the discovery URLs
-	Audience       string        // aud claim; default "kinoteka"
-	AccessTTL      time.Duration // access token lifetime; default 15m
+	Issuer         string        // iss claim and base of the discovery URLs, without a trailing slash
+	Audience       string        // aud claim
+	AccessTTL      time.Duration // access token lifetime, 1s to 24h
 	SigningKeyFile string        // one PEM private key (RSA, ECDSA P-256 or Ed25519); or:
 	SigningKeysDir string        // a folder of PEM keys: the newest active one signs, all are published
-	SigningAlg     string        // RS256 (default), ES256 or EdDSA: the kind of key GenerateKey makes
+	SigningAlg     string        // RS256, ES256 or EdDSA: the kind of key GenerateKey makes
 	GenerateKey    bool          // generate and persist a key when there is none (dev/embedded)
-	CodeSecret     []byte        // HMAC key for one-time codes, at least 32 bytes
-	CodeTTL        time.Duration // one-time code lifetime; default 10m
+	CodeSecret     []byte        // HMAC key for one-time codes, at least 32 bytes; no default
+	CodeTTL        time.Duration // one-time code lifetime, 1s to 24h
 	Kafka          kafka.Config
-	Topic          string        // mail requests topic; default events.Topic
-	OutboxPoll     time.Duration // the relay's safety-net poll; default 1s
+	Topic          string        // mail requests topic
+	OutboxPoll     time.Duration // the relay's safety-net poll, more than 0
 
-	RefreshTTL     time.Duration  // a refresh token's life, renewed by each refresh; default 720h (30 days)
-	RefreshGrace   time.Duration  // a rotated token repeated this soon gets the same answer; 0 means 10s, negative off, max 1m
+	RefreshTTL     time.Duration  // a refresh token's life, renewed by each refresh; 1m to a year
+	RefreshGrace   time.Duration  // a rotated token repeated this soon gets the same answer; 0 is off, at most 1m
 	AdminEmails    []string       // addresses that hold the admin role by configuration
 	Throttle       ThrottleConfig // attempt limits per client IP and per account
-	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For is believed; none by default
+	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For is believed
 
 	// Tracing traces HTTP requests and the relay's publishes; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
@@ -46,153 +48,96 @@ type Config struct {
 
 // ThrottleConfig says where the token buckets live and how big they are.
 type ThrottleConfig struct {
-	// Store is "memory" (the default: each replica counts on its own),
-	// "database" (auth's database: one count for all replicas) or "off".
+	// Store is "memory" (each replica counts on its own), "database"
+	// (auth's database: one count for all replicas) or "off".
 	Store string
 	// Limits replace DefaultLimits for the actions they name; a zero Rule
 	// in them is no limit for that scope.
 	Limits map[Action]Limits
 }
 
+// DefaultConfig is the configuration with every default and nothing else:
+// the only place auth's defaults are written. It is not valid as it is:
+// CodeSecret has no default.
+func DefaultConfig() Config {
+	return Config{
+		DatabaseURL:    "sqlite:data/auth.db",
+		Issuer:         "http://127.0.0.1:8081",
+		Audience:       "kinoteka",
+		AccessTTL:      15 * time.Minute,
+		SigningKeyFile: "data/auth-signing-key.pem",
+		SigningAlg:     tokens.RS256,
+		CodeTTL:        10 * time.Minute,
+		Kafka:          kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-auth"},
+		Topic:          events.Topic,
+		OutboxPoll:     time.Second,
+		// Each refresh starts a new 30 days, so an app used monthly stays
+		// logged in.
+		RefreshTTL: 30 * 24 * time.Hour,
+		// Enough for a client to retry a refresh whose answer it lost.
+		RefreshGrace: 10 * time.Second,
+		Throttle:     ThrottleConfig{Store: "memory"},
+	}
+}
+
 // minSecretLen is the least CodeSecret length: 256 bits for HMAC-SHA256.
 const minSecretLen = 32
 
-// LoadConfig reads the configuration from environment variables (see the
-// table in the package documentation) and validates it. The error names
+// LoadConfig is DefaultConfig with the environment variables (see the table
+// in the package documentation) applied on top, validated. The error names
 // every bad variable.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var errs []error
-	str := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
+	cfg := DefaultConfig()
+	env := config.NewEnv(getenv)
+	env.String("AUTH_DATABASE_URL", &cfg.DatabaseURL)
+	env.Func("AUTH_ISSUER", func(v string) error {
+		cfg.Issuer = strings.TrimSuffix(v, "/") // discovery URLs would have //
+		return nil
+	})
+	env.String("AUTH_AUDIENCE", &cfg.Audience)
+	env.Duration("AUTH_ACCESS_TTL", &cfg.AccessTTL)
+	env.String("AUTH_SIGNING_KEYS_DIR", &cfg.SigningKeysDir)
+	if cfg.SigningKeysDir != "" {
+		// A folder of keys replaces the default file; both set is an error
+		// Validate names.
+		cfg.SigningKeyFile = ""
 	}
-	dur := func(name, def string) time.Duration {
-		v := str(name, def)
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m or 1s", name, v))
-		}
-		return d
-	}
-	boolean := func(name string) bool {
-		v := str(name, "false")
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
-		}
-		return b
-	}
-	kcfg, err := kafka.ConfigFromEnv(getenv, "kinoteka-auth")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	keysDir := str("AUTH_SIGNING_KEYS_DIR", "")
-	keyFileDefault := "data/auth-signing-key.pem"
-	if keysDir != "" {
-		keyFileDefault = ""
-	}
-	var admins []string
-	for a := range strings.SplitSeq(str("AUTH_ADMIN_EMAILS", ""), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			admins = append(admins, a)
-		}
-	}
-	trusted, err := parsePrefixes(str("AUTH_TRUSTED_PROXIES", ""))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("AUTH_TRUSTED_PROXIES: %w", err))
-	}
-	throttle := ThrottleConfig{Store: str("AUTH_THROTTLE_STORE", "memory"), Limits: map[Action]Limits{}}
+	env.String("AUTH_SIGNING_KEY_FILE", &cfg.SigningKeyFile)
+	env.String("AUTH_SIGNING_ALG", &cfg.SigningAlg)
+	env.Bool("AUTH_GENERATE_KEY", &cfg.GenerateKey)
+	env.Bytes("AUTH_CODE_SECRET", &cfg.CodeSecret) // verbatim: spaces may be part of it
+	env.Duration("AUTH_CODE_TTL", &cfg.CodeTTL)
+	env.String("MAIL_TOPIC", &cfg.Topic)
+	env.Duration("AUTH_OUTBOX_POLL", &cfg.OutboxPoll)
+	env.Duration("AUTH_REFRESH_TTL", &cfg.RefreshTTL)
+	env.Duration("AUTH_REFRESH_GRACE", &cfg.RefreshGrace)
+	env.List("AUTH_ADMIN_EMAILS", &cfg.AdminEmails)
+	env.String("AUTH_THROTTLE_STORE", &cfg.Throttle.Store)
 	for _, act := range Actions {
-		name := "AUTH_THROTTLE_" + strings.ToUpper(string(act))
-		if v := str(name, ""); v != "" {
+		env.Func("AUTH_THROTTLE_"+strings.ToUpper(string(act)), func(v string) error {
 			l, err := parseLimits(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				return err
 			}
-			throttle.Limits[act] = l
-		}
+			if cfg.Throttle.Limits == nil {
+				cfg.Throttle.Limits = map[Action]Limits{}
+			}
+			cfg.Throttle.Limits[act] = l
+			return nil
+		})
 	}
-	cfg := Config{
-		DatabaseURL:    str("AUTH_DATABASE_URL", "sqlite:data/auth.db"),
-		Issuer:         str("AUTH_ISSUER", "http://127.0.0.1:8081"),
-		Audience:       str("AUTH_AUDIENCE", "kinoteka"),
-		AccessTTL:      dur("AUTH_ACCESS_TTL", "15m"),
-		SigningKeyFile: str("AUTH_SIGNING_KEY_FILE", keyFileDefault),
-		SigningKeysDir: keysDir,
-		SigningAlg:     str("AUTH_SIGNING_ALG", tokens.RS256),
-		GenerateKey:    boolean("AUTH_GENERATE_KEY"),
-		// Secrets are taken verbatim: surrounding spaces may be part of them.
-		CodeSecret:     []byte(getenv("AUTH_CODE_SECRET")),
-		CodeTTL:        dur("AUTH_CODE_TTL", "10m"),
-		Kafka:          kcfg,
-		Topic:          str("MAIL_TOPIC", events.Topic),
-		OutboxPoll:     dur("AUTH_OUTBOX_POLL", "1s"),
-		RefreshTTL:     dur("AUTH_REFRESH_TTL", "720h"),
-		RefreshGrace:   grace(dur("AUTH_REFRESH_GRACE", "10s")),
-		AdminEmails:    admins,
-		Throttle:       throttle,
-		TrustedProxies: trusted,
+	env.Prefixes("AUTH_TRUSTED_PROXIES", &cfg.TrustedProxies)
+	kafka.ReadEnv(env, &cfg.Kafka)
+	if err := env.Err(); err != nil {
+		return cfg, err
 	}
-	if len(errs) > 0 {
-		return cfg, errors.Join(errs...)
-	}
-	return cfg, cfg.validate()
+	return cfg, cfg.Validate()
 }
 
-// defaultRefreshGrace is how long a rotated refresh token still gets the
-// same answer: enough for a client to retry a request whose answer it lost.
-const defaultRefreshGrace = 10 * time.Second
-
-// grace maps the variable's "0s" (off) to Config's negative "off", since a
-// zero Config field means the default.
-func grace(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// withDefaults fills the optional fields a caller building Config by hand
-// may leave empty.
-func (c Config) withDefaults() Config {
-	if c.Audience == "" {
-		c.Audience = "kinoteka"
-	}
-	if c.AccessTTL == 0 {
-		c.AccessTTL = 15 * time.Minute
-	}
-	if c.CodeTTL == 0 {
-		c.CodeTTL = 10 * time.Minute
-	}
-	if c.Topic == "" {
-		c.Topic = events.Topic
-	}
-	if c.OutboxPoll == 0 {
-		c.OutboxPoll = time.Second
-	}
-	if c.Kafka.ClientID == "" {
-		c.Kafka.ClientID = "kinoteka-auth"
-	}
-	if c.SigningAlg == "" {
-		c.SigningAlg = tokens.RS256
-	}
-	if c.RefreshTTL == 0 {
-		c.RefreshTTL = defaultRefreshTTL
-	}
-	if c.RefreshGrace == 0 {
-		c.RefreshGrace = defaultRefreshGrace
-	}
-	if c.Throttle.Store == "" {
-		c.Throttle.Store = "memory"
-	}
-	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
-	return c
-}
-
-// validate checks c; each message names the field and its variable.
-func (c Config) validate() error {
+// Validate checks c however it was built; each message names the field and
+// its variable. It changes nothing: a caller building Config by hand starts
+// from DefaultConfig.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
@@ -200,8 +145,8 @@ func (c Config) validate() error {
 		bad(`DatabaseURL (AUTH_DATABASE_URL) must start with "sqlite:" or "postgres://"`)
 	}
 	if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.RawQuery != "" || u.Fragment != "" {
-		bad("Issuer (AUTH_ISSUER) must be an http(s) URL without query or fragment, such as http://127.0.0.1:8081")
+		u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/") {
+		bad("Issuer (AUTH_ISSUER) must be an http(s) URL without query, fragment or trailing slash, such as http://127.0.0.1:8081")
 	}
 	if c.Audience == "" {
 		bad("Audience (AUTH_AUDIENCE) must not be empty")
@@ -218,7 +163,7 @@ func (c Config) validate() error {
 	if c.RefreshTTL < time.Minute || c.RefreshTTL > 366*24*time.Hour {
 		bad("RefreshTTL (AUTH_REFRESH_TTL) must be between 1m and 8784h (a year), got %s", c.RefreshTTL)
 	}
-	if c.RefreshGrace > time.Minute {
+	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		bad("RefreshGrace (AUTH_REFRESH_GRACE) must be between 0s (off) and 1m, got %s", c.RefreshGrace)
 	}
 	for _, a := range c.AdminEmails {
@@ -299,7 +244,7 @@ func (t ThrottleConfig) limits(act Action) Limits {
 	return DefaultLimits[act]
 }
 
-// adminEmails normalises the configured admin addresses (validate has
+// adminEmails normalises the configured admin addresses (Validate has
 // checked them).
 func (c Config) adminEmails() []string {
 	var out []string

@@ -3,6 +3,9 @@ package auth
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,7 +58,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		DatabaseURL: "postgres://auth:pw@db/auth", Issuer: "https://auth.example.com/", Audience: "films",
+		DatabaseURL: "postgres://auth:pw@db/auth", Issuer: "https://auth.example.com", Audience: "films",
 		AccessTTL: 5 * time.Minute, SigningKeyFile: "/keys/k.pem", GenerateKey: true, CodeTTL: 3 * time.Minute,
 		Topic: "mail.v2", OutboxPoll: 250 * time.Millisecond,
 	}
@@ -67,9 +70,6 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	k := cfg.Kafka
 	if !slices.Equal(k.Brokers, []string{"k1:9092", "k2:9092"}) || !k.TLS || k.SASL != "scram-sha-512" || k.User != "u" || k.Password != "p" {
 		t.Errorf("kafka = %+v", k)
-	}
-	if cfg.withDefaults().Issuer != "https://auth.example.com" {
-		t.Error("the issuer's trailing slash is kept; discovery URLs would have //")
 	}
 }
 
@@ -155,7 +155,7 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 	switch {
 	case cfg.SigningKeysDir != "/run/keys" || cfg.SigningKeyFile != "" || cfg.SigningAlg != "EdDSA":
 		t.Errorf("keys: dir %q file %q alg %q", cfg.SigningKeysDir, cfg.SigningKeyFile, cfg.SigningAlg)
-	case cfg.RefreshTTL != 168*time.Hour || cfg.RefreshGrace >= 0:
+	case cfg.RefreshTTL != 168*time.Hour || cfg.RefreshGrace != 0:
 		t.Errorf("refresh ttl %s grace %s", cfg.RefreshTTL, cfg.RefreshGrace)
 	case !slices.Equal(cfg.adminEmails(), []string{"boss@example.com", "ops@example.com"}):
 		t.Errorf("admins = %v", cfg.adminEmails())
@@ -169,14 +169,96 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if (Config{}).withDefaults().RefreshGrace != 10*time.Second {
-		t.Error("a Config built by hand gets no grace window")
-	}
 	if defaults.SigningAlg != "RS256" || defaults.RefreshTTL != 30*24*time.Hour || defaults.RefreshGrace != 10*time.Second ||
 		defaults.Throttle.Store != "memory" || len(defaults.TrustedProxies) != 0 || len(defaults.AdminEmails) != 0 {
 		t.Errorf("defaults = %+v", defaults)
 	}
 	if s := defaults.Throttle.String(); !strings.Contains(s, "login:ip=30/10m,account=10/1h") {
 		t.Errorf("throttle logged as %q", s)
+	}
+}
+
+// LoadConfig without variables is DefaultConfig: there is no second place
+// a default is written.
+func TestLoadConfigStartsFromDefaultConfig(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.CodeSecret = []byte(secret32)
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("LoadConfig = %+v\nDefaultConfig = %+v", cfg, want)
+	}
+	if err := want.Validate(); err != nil {
+		t.Errorf("DefaultConfig with a secret: %v", err)
+	}
+	if err := DefaultConfig().Validate(); err == nil || !strings.Contains(err.Error(), "AUTH_CODE_SECRET") ||
+		strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("DefaultConfig().Validate() = %v, want only the missing AUTH_CODE_SECRET", err)
+	}
+}
+
+// Zero means zero: a variable set to 0 is never turned back into its
+// default. Where 0 is documented as off it is off; elsewhere it is refused.
+func TestLoadConfigZeroMeansZero(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"AUTH_CODE_SECRET":    secret32,
+		"AUTH_REFRESH_GRACE":  "0s",
+		"AUTH_THROTTLE_LOGIN": "ip=off,account=off",
+		"AUTH_GENERATE_KEY":   "false",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RefreshGrace != 0 {
+		t.Errorf("AUTH_REFRESH_GRACE=0s gives %s, want 0 (off)", cfg.RefreshGrace)
+	}
+	if l := cfg.Throttle.limits(ActLogin); l != (Limits{}) {
+		t.Errorf("AUTH_THROTTLE_LOGIN=ip=off,account=off gives %+v, want no limits", l)
+	}
+	for _, name := range []string{"AUTH_ACCESS_TTL", "AUTH_CODE_TTL", "AUTH_OUTBOX_POLL", "AUTH_REFRESH_TTL"} {
+		_, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32, name: "0s"}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=0s: err = %v, want one naming %s", name, err, name)
+		}
+	}
+}
+
+// A Config built by hand is taken as it is: Validate fills in nothing, so an
+// empty one names every field it lacks.
+func TestValidateFillsInNothing(t *testing.T) {
+	err := Config{}.Validate()
+	for _, name := range []string{"AUTH_DATABASE_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_ACCESS_TTL", "AUTH_SIGNING_ALG",
+		"AUTH_REFRESH_TTL", "AUTH_THROTTLE_STORE", "AUTH_CODE_SECRET", "AUTH_CODE_TTL", "KAFKA_BROKERS", "MAIL_TOPIC", "AUTH_OUTBOX_POLL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Config{}.Validate() = %v, want it to name %s", err, name)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.CodeSecret = []byte(secret32)
+	cfg.Issuer = "http://auth.test/"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "AUTH_ISSUER") {
+		t.Errorf("an issuer with a trailing slash: %v, want an error (discovery URLs would have //)", err)
+	}
+	cfg.Issuer, cfg.RefreshGrace = "http://auth.test", -time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "AUTH_REFRESH_GRACE") {
+		t.Errorf("a negative grace: %v, want an error naming AUTH_REFRESH_GRACE", err)
+	}
+}
+
+// Every variable may come from a file named by NAME_FILE, the code secret
+// included (taken verbatim but for the file's final newline).
+func TestLoadConfigReadsFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(" "+secret32+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET_FILE": path}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.CodeSecret) != " "+secret32 {
+		t.Errorf("secret from the file = %q", cfg.CodeSecret)
 	}
 }

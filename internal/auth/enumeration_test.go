@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // answer is what a client sees of a response.
@@ -43,7 +41,7 @@ func sameAnswer(a, b answer) bool {
 // and body — for an unknown address, a pending account and a verified one,
 // including when the address has had its fill of mail.
 func TestEnumerationAnswersAreIdentical(t *testing.T) {
-	f := newFixture(t, sqldbtest.SQLite(t, Migrations), func(c *serviceConfig) { c.Limiter = newMemoryLimiter(1000) })
+	f := newFixture(t, sqliteDB(t), func(c *serviceConfig) { c.Limiter = newMemoryLimiter(1000) })
 	f.register(t, "pending@example.com")
 	f.registerVerified(t, "verified@example.com")
 	f.clock.Advance(time.Hour)
@@ -88,7 +86,7 @@ func TestEnumerationAnswersAreIdentical(t *testing.T) {
 // refresh token or access token, over a session that uses them all.
 func TestAuditHoldsNoSecrets(t *testing.T) {
 	var logs bytes.Buffer
-	db := sqldbtest.SQLite(t, Migrations)
+	db := sqliteDB(t)
 	f := newFixture(t, db, func(c *serviceConfig) { c.Limiter = newMemoryLimiter(1000) })
 	f.svc.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	h := testRoutes(f)

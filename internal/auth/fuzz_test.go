@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // Fuzz targets for every JSON request body auth reads, driven through the
@@ -19,7 +17,7 @@ import (
 
 // fuzzRoute fuzzes POST path; ok is the success status.
 func fuzzRoute(f *testing.F, path string, ok int, seeds ...string) {
-	fx := newFixture(f, sqldbtest.SQLite(f, Migrations))
+	fx := newFixture(f, sqliteDB(f))
 	tok := fx.registerVerified(f, "known@example.com")
 	h := testRoutes(fx)
 	common := []string{``, `{}`, `null`, `[]`, `"x"`, `{"email":1}`, `{"email":"a@example.com"}{}`,

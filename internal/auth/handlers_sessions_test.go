@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"kinoteka/internal/apperr"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // The session and recovery routes over HTTP: statuses, bodies and headers.
@@ -92,7 +91,7 @@ func TestRegisterRefusesWeakPasswords(t *testing.T) {
 }
 
 func TestRolesInTheToken(t *testing.T) {
-	db := sqldbtest.SQLite(t, Migrations)
+	db := sqliteDB(t)
 	f := newFixture(t, db, func(c *serviceConfig) { c.AdminEmails = []string{"boss@example.com"} })
 	ctx := context.Background()
 	boss := f.registerVerified(t, "boss@example.com")

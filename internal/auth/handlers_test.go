@@ -9,7 +9,7 @@ import (
 	"kinoteka/internal/httpapi"
 )
 
-func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, "http://auth.test", nil) }
+func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, httpapi.NewMetrics()) }
 
 func TestRegisterAnswersAlikeForNewAndKnownAddresses(t *testing.T) {
 	f := sqliteFixture(t)
@@ -167,5 +167,31 @@ func TestKeyDiscovery(t *testing.T) {
 	}
 	if doc.Issuer != "http://auth.test" || doc.JWKSURI != "http://auth.test/.well-known/jwks.json" || len(doc.Algs) != 1 || doc.Algs[0] != "RS256" {
 		t.Errorf("discovery = %+v", doc)
+	}
+}
+
+// Requests no route takes get problem+json like every other error: 404 for
+// an unknown path, 405 with Allow for a known path and a wrong method.
+func TestUnroutedRequestsGetProblems(t *testing.T) {
+	h := testRoutes(sqliteFixture(t))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string // the method Allow must list; "" for none
+	}{
+		{"GET", "/nope", http.StatusNotFound, ""},
+		{"GET", "/v1/auth/login", http.StatusMethodNotAllowed, "POST"},
+		{"DELETE", "/v1/auth/me", http.StatusMethodNotAllowed, "GET"},
+	} {
+		w := do(t, h, tc.method, tc.path, "", "")
+		var p httpapi.Problem
+		err := json.Unmarshal(w.Body.Bytes(), &p)
+		if w.Code != tc.status || w.Header().Get("Content-Type") != "application/problem+json" || err != nil || p.Status != tc.status {
+			t.Errorf("%s %s: %d %q %s, want a problem+json %d", tc.method, tc.path, w.Code, w.Header().Get("Content-Type"), w.Body, tc.status)
+		}
+		allow := w.Header().Get("Allow")
+		if (tc.allow == "") != (allow == "") || !strings.Contains(allow, tc.allow) {
+			t.Errorf("%s %s: Allow = %q, want one listing %q", tc.method, tc.path, allow, tc.allow)
+		}
 	}
 }

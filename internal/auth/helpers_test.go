@@ -61,25 +61,18 @@ func newFixtureWith(t testing.TB, db *sqldb.DB, params Argon2Params, opts ...fun
 	t.Helper()
 	f := &fixture{db: db, clock: testkit.NewClock(start)}
 	f.codes.Store(100000)
-	signer := tokens.NewSigner(testKey(), "http://auth.test", "kinoteka", 15*time.Minute, f.clock.Now)
 	cfg := serviceConfig{
-		Issuer:     "http://auth.test",
-		Audience:   "kinoteka",
-		AccessTTL:  15 * time.Minute,
-		CodeSecret: testSecret,
-		CodeTTL:    10 * time.Minute,
-		Topic:      events.Topic,
-		Argon2:     params,
-		Now:        f.clock.Now,
-		Rand:       rand.Reader,
-		NewCode:    func() (string, error) { return fmt.Sprint(f.codes.Add(1)), nil },
-		Notify:     func() { f.notified.Add(1) },
-
-		RefreshGrace: 10 * time.Second,
+		Config:  testConfig(),
+		Argon2:  params,
+		Now:     f.clock.Now,
+		Rand:    rand.Reader,
+		NewCode: func() (string, error) { return fmt.Sprint(f.codes.Add(1)), nil },
+		Notify:  func() { f.notified.Add(1) },
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	signer := tokens.NewSigner(testKey(), cfg.Issuer, cfg.Audience, cfg.AccessTTL, f.clock.Now)
 	svc, err := newService(NewStore(db), signer, discard, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +81,39 @@ func newFixtureWith(t testing.TB, db *sqldb.DB, params Argon2Params, opts ...fun
 	return f
 }
 
+// testConfig is DefaultConfig with what every test needs: an issuer of its
+// own and a code secret.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Issuer = "http://auth.test"
+	cfg.CodeSecret = testSecret
+	return cfg
+}
+
+// eachDB runs fn once per engine (sqldbtest.Each) on a database migrated
+// as Run migrates it.
+func eachDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	sqldbtest.Each(t, nil, func(t *testing.T, db *sqldb.DB) { fn(t, migrated(t, db)) })
+}
+
+// sqliteDB is a SQLite database migrated as Run migrates it.
+func sqliteDB(t testing.TB) *sqldb.DB {
+	t.Helper()
+	return migrated(t, sqldbtest.SQLite(t, nil))
+}
+
+func migrated(t testing.TB, db *sqldb.DB) *sqldb.DB {
+	t.Helper()
+	if err := Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func sqliteFixture(t *testing.T) *fixture {
 	t.Helper()
-	return newFixture(t, sqldbtest.SQLite(t, Migrations))
+	return newFixture(t, sqliteDB(t))
 }
 
 // register registers email with a fixed password and returns the code the

@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"kinoteka/internal/kafka"
 	"kinoteka/internal/tokens"
 )
 
@@ -58,28 +55,11 @@ func TestSignerFromAKeysDirectory(t *testing.T) {
 // Run with a generated keys directory of ES256 keys serves their JWK set
 // and discovery, and signs the tokens it issues with them.
 func TestRunWithAGeneratedKeysDirectory(t *testing.T) {
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			DatabaseURL: "sqlite:" + filepath.Join(dir, "auth.db"), Issuer: "http://auth.test",
-			SigningKeysDir: keys, SigningAlg: tokens.ES256, GenerateKey: true, CodeSecret: testSecret,
-			Kafka: kafka.Config{Brokers: []string{"127.0.0.1:1"}},
-		}, discard, ln)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
+	keys := filepath.Join(t.TempDir(), "keys")
+	srv := startRun(t, []string{"127.0.0.1:1"}, func(c *Config) {
+		c.SigningKeyFile, c.SigningKeysDir, c.SigningAlg = "", keys, tokens.ES256
+	})
+	base := srv.url
 	resp, err := client.Get(base + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)

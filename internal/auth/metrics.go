@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,9 +10,9 @@ import (
 	"kinoteka/internal/outbox"
 )
 
-// serviceMetrics is auth's registry (the HTTP series) and the counters its
-// rules and its relay feed. A nil *serviceMetrics counts nothing and serves
-// no /metrics, so the rule tests need none.
+// serviceMetrics is the counters auth's rules and its relay feed, in the
+// service's registry (next to the HTTP series the stack counts). A nil
+// *serviceMetrics counts nothing, so the rule tests need none.
 type serviceMetrics struct {
 	http          *httpapi.Metrics
 	throttled     *prometheus.CounterVec
@@ -48,22 +47,6 @@ func newServiceMetrics(h *httpapi.Metrics) *serviceMetrics {
 	}
 	h.Registry.MustRegister(m.throttled, m.loginFailures, m.publishErrors)
 	return m
-}
-
-// handler serves /metrics.
-func (m *serviceMetrics) handler() http.Handler {
-	if m == nil {
-		return http.NotFoundHandler()
-	}
-	return m.http.Handler()
-}
-
-// httpMetrics is the registry the HTTP stack counts requests in (nil: none).
-func (m *serviceMetrics) httpMetrics() *httpapi.Metrics {
-	if m == nil {
-		return nil
-	}
-	return m.http
 }
 
 // watchOutbox exports relay's backlog.

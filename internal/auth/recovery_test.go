@@ -8,7 +8,6 @@ import (
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // forgot asks for a reset code and returns the one the outbox would mail.
@@ -26,7 +25,7 @@ func (f *fixture) forgot(t *testing.T, email string) string {
 }
 
 func TestPasswordResetSetsThePasswordAndRevokesEverySession(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
 		phone := f.registerVerified(t, "a@example.com")

@@ -28,7 +28,7 @@ var grantableRoles = []string{RoleAdmin}
 // address off the list takes the role away at the next token.
 func (s *service) roles(u User) []string {
 	roles := append([]string{RoleUser}, u.Roles...)
-	if slices.Contains(s.cfg.AdminEmails, u.Email) {
+	if slices.Contains(s.admins, u.Email) {
 		roles = append(roles, RoleAdmin)
 	}
 	slices.Sort(roles)

@@ -6,7 +6,8 @@
 // its outbox in the same transaction as the code, and a relay publishes it
 // to Kafka. docs/security.md lists the threats and the defences.
 //
-// Configuration (LoadConfig):
+// Configuration (LoadConfig: DefaultConfig, which holds these defaults,
+// with the variables on top; each may also be given as NAME_FILE):
 //
 //	AUTH_DATABASE_URL      sqlite:data/auth.db       or postgres://…
 //	AUTH_ISSUER            http://127.0.0.1:8081     iss claim, base of discovery URLs
@@ -25,7 +26,7 @@
 //	MAIL_TOPIC             mail.requests
 //	AUTH_OUTBOX_POLL       1s                        the relay's safety-net poll
 //	AUTH_REFRESH_TTL       720h                      a refresh token's life, renewed by each refresh
-//	AUTH_REFRESH_GRACE     10s                       a rotated token repeated this soon gets the same pair (0: off)
+//	AUTH_REFRESH_GRACE     10s                       a rotated token repeated this soon gets the same pair (0s: off; ≤ 1m)
 //	AUTH_ADMIN_EMAILS      (none)                    comma separated; these accounts hold the admin role
 //	AUTH_THROTTLE_STORE    memory                    memory (per replica), database (shared), off
 //	AUTH_THROTTLE_<ACTION> see DefaultLimits         e.g. AUTH_THROTTLE_LOGIN=ip=30/10m,account=10/1h;
@@ -45,13 +46,19 @@ import (
 
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/outbox"
 	"kinoteka/internal/sqldb"
 )
 
-// Run opens and migrates the database, loads (or generates) the signing key,
-// starts the outbox relay and serves HTTP on ln until ctx is done. Then it
-// drains HTTP, stops the relay and closes the database.
+// Run opens and migrates the database, loads (or generates) the signing key
+// and serves HTTP on ln until ctx is done, with the outbox relay and the
+// sweep of expired codes and sessions as workers (launch.Lifecycle). Then it
+// drains HTTP, stops the workers — so the relay outlives the drain, and
+// mails of registrations committed during it still get their wake-up — and
+// closes the Kafka client and the database.
+//
+// cfg must pass Validate; Run fills in nothing (start from DefaultConfig).
 //
 // Kafka is not needed to start: the client connects lazily, and while the
 // broker is away registrations still answer 202 and their mails wait in the
@@ -61,8 +68,7 @@ import (
 // kgo.ProducerLinger(0) sends at once instead of waiting for more records.
 // Idempotence and acks=all stay franz-go's defaults.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "auth starting", "addr", ln.Addr().String(), "config", cfg)
@@ -72,8 +78,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		return fmt.Errorf("auth: database: %w", err)
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx, Migrations); err != nil {
-		return fmt.Errorf("auth: %w", err)
+	if err := Migrate(ctx, db); err != nil {
+		return err
 	}
 	signer, err := newSigner(cfg, log, time.Now)
 	if err != nil {
@@ -87,12 +93,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		lim = newSQLLimiter(db.DB)
 	}
 
-	metrics := newServiceMetrics(httpapi.NewMetrics())
+	httpMetrics := httpapi.NewMetrics()
+	metrics := newServiceMetrics(httpMetrics)
 	client, err := kafka.NewClient(cfg.Kafka,
 		kgo.RecordDeliveryTimeout(10*time.Second),
 		kgo.ProducerLinger(0),
 		kafka.LogTo(log),
-		kafka.Metrics(metrics.http.Registry),
+		kafka.Metrics(httpMetrics.Registry),
 	)
 	if err != nil {
 		return fmt.Errorf("auth: kafka client: %w", err)
@@ -105,42 +112,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	metrics.watchOutbox(relay)
 
 	svc, err := newService(NewStore(db), signer, log, serviceConfig{
-		Issuer:     cfg.Issuer,
-		Audience:   cfg.Audience,
-		AccessTTL:  cfg.AccessTTL,
-		CodeSecret: cfg.CodeSecret,
-		CodeTTL:    cfg.CodeTTL,
-		Topic:      cfg.Topic,
-		Argon2:     DefaultArgon2,
-		Now:        time.Now,
-		Rand:       rand.Reader,
-		Notify:     relay.Notify,
-
-		RefreshTTL:   cfg.RefreshTTL,
-		RefreshGrace: cfg.RefreshGrace,
-		AdminEmails:  cfg.adminEmails(),
-		Limiter:      lim,
-		Limits:       cfg.Throttle.Limits,
-		Metrics:      metrics,
+		Config:  cfg,
+		Argon2:  DefaultArgon2,
+		Now:     time.Now,
+		Rand:    rand.Reader,
+		Notify:  relay.Notify,
+		Limiter: lim,
+		Metrics: metrics,
 	})
 	if err != nil {
 		return err
 	}
 
-	// The relay outlives the HTTP server by the drain, so that mails of
-	// registrations committed during the drain still get their wake-up.
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- relay.Run(relayCtx) }()
-	sweepDone := make(chan struct{})
-	go func() { defer close(sweepDone); svc.sweepEvery(relayCtx, 10*time.Minute) }()
-
-	err = httpapi.Serve(ctx, ln, cfg.Tracing.HTTP(routes(log, svc, cfg.Issuer, cfg.TrustedProxies)))
-	stopRelay()
-	<-sweepDone
-	if rerr := <-relayDone; rerr != nil && err == nil {
-		err = rerr
-	}
+	lc := launch.Lifecycle{Log: log}
+	lc.Serve("http", ln, routes(log, svc, httpMetrics))
+	lc.Go("outbox relay", relay.Run)
+	lc.Go("sweep", func(ctx context.Context) error {
+		svc.sweepEvery(ctx, 10*time.Minute)
+		return nil
+	})
+	err = lc.Run(ctx)
 	log.InfoContext(ctx, "auth stopped")
 	return err
 }

@@ -31,15 +31,12 @@ type running struct {
 func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := Config{
-		DatabaseURL:    "sqlite:" + filepath.Join(dir, "auth.db"),
-		Issuer:         "http://auth.test",
-		SigningKeyFile: filepath.Join(dir, "key.pem"),
-		GenerateKey:    true,
-		CodeSecret:     testSecret,
-		Kafka:          kafka.Config{Brokers: brokers},
-		OutboxPoll:     50 * time.Millisecond,
-	}
+	cfg := testConfig()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "auth.db")
+	cfg.SigningKeyFile = filepath.Join(dir, "key.pem")
+	cfg.GenerateKey = true
+	cfg.Kafka.Brokers = brokers
+	cfg.OutboxPoll = 50 * time.Millisecond
 	for _, e := range edit {
 		e(&cfg)
 	}
@@ -86,6 +83,12 @@ func post(t *testing.T, url, body string) (int, []byte) {
 // consumeOne reads the first record of the mail topic.
 func consumeOne(t *testing.T, brokers []string) *kgo.Record {
 	t.Helper()
+	return consume(t, brokers, 1)[0]
+}
+
+// consume reads the first n records of the mail topic.
+func consume(t *testing.T, brokers []string, n int) []*kgo.Record {
+	t.Helper()
 	cl, err := kafka.NewClient(kafka.Config{Brokers: brokers}, kgo.ConsumeTopics(events.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -94,15 +97,15 @@ func consumeOne(t *testing.T, brokers []string) *kgo.Record {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for {
+	var recs []*kgo.Record
+	for len(recs) < n {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatal("no mail request arrived in Kafka")
+			t.Fatalf("%d of %d mail requests arrived in Kafka", len(recs), n)
 		}
-		if recs := fetches.Records(); len(recs) > 0 {
-			return recs[0]
-		}
+		recs = append(recs, fetches.Records()...)
 	}
+	return recs[:n]
 }
 
 func TestRunServesTheFlowThroughKafka(t *testing.T) {
@@ -208,15 +211,17 @@ func TestRunWithoutAKeyFileExplains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = Run(context.Background(), Config{
-		DatabaseURL: "sqlite:" + filepath.Join(dir, "auth.db"), Issuer: "http://auth.test",
-		SigningKeyFile: filepath.Join(dir, "missing.pem"), CodeSecret: testSecret,
-		Kafka: kafka.Config{Brokers: []string{"127.0.0.1:1"}},
-	}, discard, ln)
+	cfg := testConfig()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "auth.db")
+	cfg.SigningKeyFile = filepath.Join(dir, "missing.pem")
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
+	err = Run(context.Background(), cfg, discard, ln)
 	if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
 		t.Errorf("Run without a key = %v, want an error naming AUTH_SIGNING_KEY_FILE", err)
 	}
-	if err := Run(context.Background(), Config{}, discard, ln); err == nil || !strings.Contains(err.Error(), "AUTH_CODE_SECRET") {
+	// Run fills in no default: an empty Config is refused, field by field.
+	if err := Run(context.Background(), Config{}, discard, ln); err == nil || !strings.Contains(err.Error(), "AUTH_CODE_SECRET") ||
+		!strings.Contains(err.Error(), "AUTH_ACCESS_TTL") {
 		t.Errorf("Run with an empty config = %v, want a validation error", err)
 	}
 }

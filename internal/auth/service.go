@@ -40,27 +40,18 @@ var codeErrors = map[string]struct{ expired, burned error }{
 	},
 }
 
-// serviceConfig is what the rules depend on; time and randomness are
-// injected so that tests control them.
+// serviceConfig is what the rules depend on: the operator's settings (a
+// Config that passed Validate) and what tests replace — time, randomness,
+// codes, the relay's wake-up, the throttle's store and the metrics.
 type serviceConfig struct {
-	Issuer     string
-	Audience   string
-	AccessTTL  time.Duration
-	CodeSecret []byte
-	CodeTTL    time.Duration
-	Topic      string
-	Argon2     Argon2Params
-	Now        func() time.Time
-	Rand       io.Reader              // salts, refresh tokens, ids
-	NewCode    func() (string, error) // six digits; randomCode(Rand) by default
-	Notify     func()                 // wakes the outbox relay after a commit
-
-	RefreshTTL   time.Duration // a refresh token's life; default 30 days
-	RefreshGrace time.Duration // see sessions.go; 0 or less turns the grace answer off
-	AdminEmails  []string      // normalised addresses that hold the admin role by configuration
-	Limiter      limiter       // nil: no throttling
-	Limits       map[Action]Limits
-	Metrics      *serviceMetrics // nil: nothing counted
+	Config
+	Argon2  Argon2Params
+	Now     func() time.Time
+	Rand    io.Reader              // salts, refresh tokens, ids
+	NewCode func() (string, error) // six digits; randomCode(Rand) by default
+	Notify  func()                 // wakes the outbox relay after a commit
+	Limiter limiter                // nil: no throttling
+	Metrics *serviceMetrics        // nil: nothing counted
 }
 
 // Tokens is what a successful verification or login returns.
@@ -77,6 +68,7 @@ type service struct {
 	verifier *tokens.Verifier
 	log      *slog.Logger
 	cfg      serviceConfig
+	admins   []string // cfg.AdminEmails normalised
 	// dummyHash is checked against when the email is unknown, so a login
 	// takes as long whether or not the account exists.
 	dummyHash string
@@ -96,9 +88,6 @@ func newService(store *Store, signer *tokens.Signer, log *slog.Logger, cfg servi
 	}
 	if cfg.Notify == nil {
 		cfg.Notify = func() {}
-	}
-	if cfg.RefreshTTL == 0 {
-		cfg.RefreshTTL = defaultRefreshTTL
 	}
 	dummy, err := hashPassword("no account has this password", cfg.Argon2, cfg.Rand)
 	if err != nil {
@@ -126,13 +115,10 @@ func newService(store *Store, signer *tokens.Signer, log *slog.Logger, cfg servi
 		}),
 		log:       log,
 		cfg:       cfg,
+		admins:    cfg.adminEmails(),
 		dummyHash: dummy,
 	}, nil
 }
-
-// defaultRefreshTTL is how long a refresh token lives unless configured:
-// each refresh starts a new 30 days, so an app used monthly stays logged in.
-const defaultRefreshTTL = 30 * 24 * time.Hour
 
 func (s *service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 

@@ -15,13 +15,12 @@ import (
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
 
 func TestRegisterWritesUserCodeAndMailInOneTransaction(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
 		if err := f.svc.Register(ctx, "  Anna.Petrova@Example.COM ", "correct horse", "ru-RU"); err != nil {
@@ -69,7 +68,7 @@ func TestRegisterWritesUserCodeAndMailInOneTransaction(t *testing.T) {
 }
 
 func TestRegisterLeavesNothingWhenTheTransactionFails(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		// The outbox insert, the last statement, fails.
 		if _, err := db.Exec("ALTER TABLE outbox RENAME TO outbox_gone"); err != nil {
@@ -249,7 +248,7 @@ func TestVerifyUnknownAddressAnswersLikeAWrongCode(t *testing.T) {
 }
 
 func TestVerifyParallelSubmissionsSucceedOnce(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		code := f.register(t, "a@example.com")
 		const n = 10
@@ -291,7 +290,7 @@ func TestVerifyParallelSubmissionsSucceedOnce(t *testing.T) {
 }
 
 func TestVerifyParallelWrongTriesAreAllCounted(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		f := newFixture(t, db)
 		code := f.register(t, "a@example.com")
 		wrong := "000000"
@@ -352,7 +351,7 @@ func TestLoginAnswers(t *testing.T) {
 }
 
 func TestLoginUpgradesWeakerHashes(t *testing.T) {
-	db := sqldbtest.SQLite(t, Migrations)
+	db := sqliteDB(t)
 	newFixture(t, db).registerVerified(t, "a@example.com")
 	stronger := testArgon2
 	stronger.Memory, stronger.Time = 128, 2

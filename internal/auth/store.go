@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"kinoteka/internal/apperr"
+	"kinoteka/internal/outbox"
 	"kinoteka/internal/sqldb"
 )
 
 //go:embed migrations
 var embedded embed.FS
 
-// Migrations is auth's schema for both engines, rooted as sqldb.Migrate
-// expects (sqlite/…, postgres/…); Run applies it, so may a migrate command.
+// Migrations is auth's own tables for both engines, rooted as sqldb.Migrate
+// expects (sqlite/…, postgres/…). Migrate applies them with the outbox's.
 var Migrations = func() fs.FS {
 	sub, err := fs.Sub(embedded, "migrations")
 	if err != nil {
@@ -26,6 +27,16 @@ var Migrations = func() fs.FS {
 	}
 	return sub
 }()
+
+// Migrate brings db to the schema this version of auth uses: its own
+// tables, then the outbox's (which keeps its own version table). Run calls
+// it at start; so does any command that prepares auth's database.
+func Migrate(ctx context.Context, db *sqldb.DB) error {
+	if err := db.Migrate(ctx, Migrations); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	return outbox.Migrate(ctx, db)
+}
 
 // Status is where a user account is in its life.
 type Status string

@@ -1,10 +1,8 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,7 +13,6 @@ import (
 
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 func newUser(email string) User {
@@ -28,7 +25,7 @@ func newUser(email string) User {
 // TestStoreContract runs on SQLite and, with KINOTEKA_TEST_POSTGRES_URL, on
 // PostgreSQL: both engines must behave the same.
 func TestStoreContract(t *testing.T) {
-	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
 		s, ctx := NewStore(db), context.Background()
 
 		t.Run("users", func(t *testing.T) {
@@ -206,30 +203,4 @@ func TestStoreContract(t *testing.T) {
 			}
 		})
 	})
-}
-
-// TestOutboxTestSchemaMatchesAuths keeps the outbox package's test copy of
-// the table in step with the real one here.
-func TestOutboxTestSchemaMatchesAuths(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		ours, err := os.ReadFile("migrations/" + dialect + "/00001_init.sql")
-		if err != nil {
-			t.Fatal(err)
-		}
-		theirs, err := os.ReadFile("../outbox/testdata/migrations/" + dialect + "/00001_outbox.sql")
-		if err != nil {
-			t.Fatal(err)
-		}
-		block := func(b []byte) []byte {
-			i := bytes.Index(b, []byte("CREATE TABLE outbox"))
-			j := bytes.Index(b, []byte("WHERE published_at IS NULL;"))
-			if i < 0 || j < i {
-				return nil
-			}
-			return b[i:j]
-		}
-		if a, b := block(ours), block(theirs); a == nil || !bytes.Equal(a, b) {
-			t.Errorf("%s: the outbox table differs between auth's migration and outbox's test copy", dialect)
-		}
-	}
 }

@@ -261,10 +261,7 @@ func (s *service) throttle(ctx context.Context, act Action, account string) erro
 	if s.cfg.Limiter == nil {
 		return nil
 	}
-	limits, ok := s.cfg.Limits[act]
-	if !ok {
-		limits = DefaultLimits[act]
-	}
+	limits := s.cfg.Throttle.limits(act)
 	c := clientOf(ctx)
 	now := s.now()
 	for _, b := range []struct {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"kinoteka/internal/httpapi"
 	"kinoteka/internal/tokens"
 )
 
@@ -69,7 +70,7 @@ func TestAccessTokenClaims(t *testing.T) {
 	}
 
 	// films' verifier, reading the published key set over HTTP, accepts it.
-	srv := httptest.NewServer(routes(discard, f.svc, "http://auth.test", nil))
+	srv := httptest.NewServer(routes(discard, f.svc, httpapi.NewMetrics()))
 	defer srv.Close()
 	v := tokens.NewVerifier(tokens.VerifierConfig{
 		JWKSURL: srv.URL + "/.well-known/jwks.json", Issuer: "http://auth.test", Audience: "kinoteka", Now: f.clock.Now,

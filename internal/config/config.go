@@ -168,7 +168,8 @@ func (e *Env) List(name string, dst *[]string) {
 }
 
 // Prefixes sets *dst from comma-separated addresses or CIDR prefixes; a
-// bare address is its own /32 (/128).
+// bare address is its own /32 (/128), an IPv4-mapped IPv6 one (::ffff:a.b.c.d)
+// its IPv4 /32, as peers' addresses are compared unmapped.
 func (e *Env) Prefixes(name string, dst *[]netip.Prefix) {
 	var items []string
 	e.List(name, &items)
@@ -186,6 +187,7 @@ func (e *Env) Prefixes(name string, dst *[]netip.Prefix) {
 			e.Failf(name, "%q is neither an address nor a CIDR prefix", s)
 			continue
 		}
+		a = a.Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	*dst = out

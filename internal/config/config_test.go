@@ -16,7 +16,7 @@ func TestEnvAppliesSetValuesOnTopOfDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := map[string]string{
-		"S": " hello ", "D": "0s", "I": "0", "B": "false", "L": "a, ,b", "P": "10.0.0.1, 192.168.0.0/16",
+		"S": " hello ", "D": "0s", "I": "0", "B": "false", "L": "a, ,b", "P": "10.0.0.1, 192.168.0.0/16, ::ffff:192.0.2.1",
 		"SECRET_FILE": secretFile, "BLANK": "   ", "LOW": "STARTTLS",
 	}
 	e := NewEnv(func(k string) string { return vars[k] })
@@ -45,7 +45,8 @@ func TestEnvAppliesSetValuesOnTopOfDefaults(t *testing.T) {
 	// Zero means zero: a set "0s" or "0" replaces the default.
 	if c.S != "hello" || c.Secret != " s3cret " || c.Blank != "default" || c.Unset != "default" || c.Low != "starttls" ||
 		c.D != 0 || c.I != 0 || c.B || !slices.Equal(c.L, []string{"a", "b"}) ||
-		c.P[0] != netip.MustParsePrefix("10.0.0.1/32") || c.P[1] != netip.MustParsePrefix("192.168.0.0/16") {
+		len(c.P) != 3 || c.P[0] != netip.MustParsePrefix("10.0.0.1/32") || c.P[1] != netip.MustParsePrefix("192.168.0.0/16") ||
+		c.P[2] != netip.MustParsePrefix("192.0.2.1/32") {
 		t.Errorf("got %+v", c)
 	}
 	if got := e.Read(); !slices.Contains(got, "SECRET") || !slices.Contains(got, "UNSET") || len(got) != 10 {

@@ -37,7 +37,7 @@ type renderFunc func(ctx context.Context, r *http.Request) ([]byte, error)
 
 type readCache struct {
 	log *slog.Logger
-	ttl time.Duration // <= 0: keep nothing (ETags and 304s still work)
+	ttl time.Duration // 0: keep nothing (ETags and 304s still work)
 	gen func() uint64
 	now func() time.Time
 

@@ -4,16 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
+	"kinoteka/internal/config"
 	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
 
-// Config is everything the films service needs to run. Zero values of the
-// optional fields mean their defaults.
+// Config is everything the films service needs to run. DefaultConfig holds
+// every default; a zero value means zero (a cache of size 0 is off), and Run
+// takes the fields as they are.
 type Config struct {
 	DatabaseURL string // "sqlite:PATH" or "postgres://…"
 	JWKSURL     string // auth's JWK set; "" only with PublicKeyFile: static keys alone
@@ -26,16 +28,16 @@ type Config struct {
 	// auth down even before films ever reached it.
 	PublicKeyFile string
 	// TokenCacheSize bounds the cache of verified tokens (by SHA-256, until
-	// their exp), which spares the RSA check on repeat requests: 0 means
-	// DefaultTokenCacheSize, negative turns it off.
+	// their exp), which spares the signature check on repeat requests; 0
+	// turns the cache off.
 	TokenCacheSize int
 	// ReadCacheTTL is how long public catalogue answers are kept in memory
-	// and how long clients may reuse them (Cache-Control: max-age): 0 means
-	// DefaultReadCacheTTL, negative turns the cache off (answers then say
-	// "no-cache", and ETags still give 304s).
+	// and how long clients may reuse them (Cache-Control: max-age), at most
+	// an hour; 0 turns the cache off (answers then say "no-cache",
+	// and ETags still give 304s).
 	ReadCacheTTL time.Duration
 	// Algorithms is the allow-list of JWS algorithms accepted on access
-	// tokens; empty means RS256 alone.
+	// tokens (tokens.Algorithms); it must name at least one.
 	Algorithms []string
 	// Tracing traces HTTP requests, continuing a caller's traceparent; nil
 	// is off. LoadConfig leaves it nil: the binary sets it
@@ -43,108 +45,99 @@ type Config struct {
 	Tracing *telemetry.Tracing
 }
 
-// Defaults of LoadConfig.
-const (
-	DefaultDatabaseURL = "sqlite:data/films.db"
-	DefaultJWKSURL     = "http://127.0.0.1:8081/.well-known/jwks.json"
-	DefaultIssuer      = "http://127.0.0.1:8081"
-	DefaultAudience    = "kinoteka"
+// maxReadCacheTTL bounds ReadCacheTTL: an edit through one replica reaches
+// the readers of every other within the TTL.
+const maxReadCacheTTL = time.Hour
 
-	DefaultTokenCacheSize = 10_000
-	DefaultReadCacheTTL   = 5 * time.Second
-)
-
-// LoadConfig reads FILMS_DATABASE_URL, FILMS_JWKS_URL, FILMS_ISSUER,
-// FILMS_AUDIENCE, FILMS_SEED_DEMO, FILMS_JWT_PUBLIC_KEY_FILE,
-// FILMS_TOKEN_CACHE_SIZE and FILMS_READ_CACHE_TTL, with defaults for a local
-// run, and validates them. Every error names its variable. With a public key
-// file and no FILMS_JWKS_URL, films trusts the file's keys alone and never
-// fetches a JWK set; "0" turns either cache off.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
+// DefaultConfig is films' configuration for a local run beside auth on its
+// default port, and the only place its defaults live.
+func DefaultConfig() Config {
+	return Config{
+		DatabaseURL:    "sqlite:data/films.db",
+		JWKSURL:        "http://127.0.0.1:8081/.well-known/jwks.json",
+		Issuer:         "http://127.0.0.1:8081",
+		Audience:       "kinoteka",
+		SeedDemo:       true,
+		TokenCacheSize: 10_000,
+		ReadCacheTTL:   5 * time.Second,
+		Algorithms:     []string{tokens.RS256},
 	}
-	cfg := Config{
-		DatabaseURL:   get("FILMS_DATABASE_URL", DefaultDatabaseURL),
-		Issuer:        get("FILMS_ISSUER", DefaultIssuer),
-		Audience:      get("FILMS_AUDIENCE", DefaultAudience),
-		PublicKeyFile: get("FILMS_JWT_PUBLIC_KEY_FILE", ""),
-	}
-	jwksDefault := DefaultJWKSURL
-	if cfg.PublicKeyFile != "" {
-		jwksDefault = ""
-	}
-	cfg.JWKSURL = get("FILMS_JWKS_URL", jwksDefault)
-	var errs []error
-	seed, err := strconv.ParseBool(get("FILMS_SEED_DEMO", "true"))
-	if err != nil {
-		errs = append(errs, errors.New(`FILMS_SEED_DEMO: must be "true" or "false"`))
-	}
-	cfg.SeedDemo = seed
-	if n, err := strconv.Atoi(get("FILMS_TOKEN_CACHE_SIZE", strconv.Itoa(DefaultTokenCacheSize))); err != nil || n < 0 {
-		errs = append(errs, errors.New("FILMS_TOKEN_CACHE_SIZE: must be a whole number of tokens, 0 to turn the cache off"))
-	} else if cfg.TokenCacheSize = n; n == 0 {
-		cfg.TokenCacheSize = -1
-	}
-	ttl := get("FILMS_READ_CACHE_TTL", DefaultReadCacheTTL.String())
-	if d, err := time.ParseDuration(ttl); ttl == "0" || (err == nil && d == 0) {
-		cfg.ReadCacheTTL = -1
-	} else if err != nil || d < 0 || d > time.Hour {
-		errs = append(errs, errors.New(`FILMS_READ_CACHE_TTL: must be a duration up to 1h, e.g. "5s", or 0 to turn the cache off`))
-	} else {
-		cfg.ReadCacheTTL = d
-	}
-	if v := get("FILMS_ALGORITHMS", ""); v != "" {
-		algs, err := tokens.ParseAlgorithms(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("FILMS_ALGORITHMS: %w", err))
-		}
-		cfg.Algorithms = algs
-	}
-	errs = append(errs, cfg.validate(map[string]string{
-		"DatabaseURL": "FILMS_DATABASE_URL", "JWKSURL": "FILMS_JWKS_URL",
-		"Issuer": "FILMS_ISSUER", "Audience": "FILMS_AUDIENCE", "PublicKeyFile": "FILMS_JWT_PUBLIC_KEY_FILE",
-	}))
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
 }
 
-// validate checks every field; names maps a field to what the message calls
-// it (the environment variable for LoadConfig, the field itself for Run).
-func (c Config) validate(names map[string]string) error {
-	name := func(field string) string {
-		if n, ok := names[field]; ok {
-			return n
-		}
-		return "films: " + field
+// LoadConfig is DefaultConfig with the environment applied on top —
+// FILMS_DATABASE_URL, FILMS_JWKS_URL, FILMS_ISSUER, FILMS_AUDIENCE,
+// FILMS_SEED_DEMO, FILMS_JWT_PUBLIC_KEY_FILE, FILMS_ALGORITHMS,
+// FILMS_TOKEN_CACHE_SIZE and FILMS_READ_CACHE_TTL (each also as NAME_FILE) —
+// validated. Every error names its variable. With a public key file and no
+// FILMS_JWKS_URL, films trusts the file's keys alone and never fetches a JWK
+// set; "0" turns either cache off.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	env := config.NewEnv(getenv)
+	env.String("FILMS_DATABASE_URL", &cfg.DatabaseURL)
+	env.String("FILMS_JWT_PUBLIC_KEY_FILE", &cfg.PublicKeyFile)
+	if cfg.PublicKeyFile != "" {
+		cfg.JWKSURL = "" // the file's keys alone, unless FILMS_JWKS_URL names a set too
 	}
+	env.String("FILMS_JWKS_URL", &cfg.JWKSURL)
+	env.String("FILMS_ISSUER", &cfg.Issuer)
+	env.String("FILMS_AUDIENCE", &cfg.Audience)
+	env.Bool("FILMS_SEED_DEMO", &cfg.SeedDemo)
+	env.Func("FILMS_ALGORITHMS", func(v string) error {
+		algs, err := tokens.ParseAlgorithms(v)
+		if err != nil {
+			return err
+		}
+		cfg.Algorithms = algs
+		return nil
+	})
+	env.Int("FILMS_TOKEN_CACHE_SIZE", &cfg.TokenCacheSize)
+	env.Duration("FILMS_READ_CACHE_TTL", &cfg.ReadCacheTTL)
+	return cfg, errors.Join(env.Err(), cfg.Validate())
+}
+
+// Validate checks every field and reports every problem at once, each under
+// the environment variable that sets it.
+func (c Config) Validate() error {
 	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
 	switch {
 	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
 		if _, err := url.Parse(c.DatabaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("%s: not a valid URL", name("DatabaseURL")))
+			bad("FILMS_DATABASE_URL", "not a valid URL")
 		}
 	case strings.HasPrefix(c.DatabaseURL, "sqlite:") && len(strings.TrimPrefix(c.DatabaseURL, "sqlite:")) > 0:
 	default:
-		errs = append(errs, fmt.Errorf("%s: must be sqlite:PATH or postgres://…", name("DatabaseURL")))
+		bad("FILMS_DATABASE_URL", "must be sqlite:PATH or postgres://…")
 	}
 	switch u, err := url.Parse(c.JWKSURL); {
 	case c.JWKSURL == "" && c.PublicKeyFile == "":
-		errs = append(errs, fmt.Errorf("%s: must be set unless %s names a public key file", name("JWKSURL"), name("PublicKeyFile")))
+		bad("FILMS_JWKS_URL", "must be set unless FILMS_JWT_PUBLIC_KEY_FILE names a public key file")
 	case c.JWKSURL == "":
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		errs = append(errs, fmt.Errorf("%s: must be an http(s) URL, e.g. %s", name("JWKSURL"), DefaultJWKSURL))
+		bad("FILMS_JWKS_URL", "must be an http(s) URL, e.g. %s", DefaultConfig().JWKSURL)
 	}
 	if c.Issuer == "" {
-		errs = append(errs, fmt.Errorf("%s: must not be empty", name("Issuer")))
+		bad("FILMS_ISSUER", "must not be empty")
 	}
 	if c.Audience == "" {
-		errs = append(errs, fmt.Errorf("%s: must not be empty", name("Audience")))
+		bad("FILMS_AUDIENCE", "must not be empty")
+	}
+	if len(c.Algorithms) == 0 {
+		bad("FILMS_ALGORITHMS", "must name at least one of %s", strings.Join(tokens.Algorithms, ", "))
+	}
+	for _, a := range c.Algorithms {
+		if !slices.Contains(tokens.Algorithms, a) {
+			bad("FILMS_ALGORITHMS", "%q is not one of %s", a, strings.Join(tokens.Algorithms, ", "))
+		}
+	}
+	if c.TokenCacheSize < 0 {
+		bad("FILMS_TOKEN_CACHE_SIZE", "must be a whole number of tokens, 0 to turn the cache off")
+	}
+	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > maxReadCacheTTL {
+		bad("FILMS_READ_CACHE_TTL", `must be a duration up to 1h, e.g. "5s", or 0 to turn the cache off`)
 	}
 	return errors.Join(errs...)
 }

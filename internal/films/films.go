@@ -4,6 +4,12 @@
 // film files. It verifies access tokens locally against auth's JWK set (or a
 // configured public key). It owns its database; users are auth's, known here
 // only by the token's sub.
+//
+// Run serves it (run.go) with a Config that starts from DefaultConfig, the
+// one place its defaults live; LoadConfig applies the FILMS_* variables of
+// docs/operations.md on top. routes.go is the API on one screen. The film
+// file importer is Import, which SeedDemo and the `kinoteka films import`
+// tool (cmd/kinoteka) both use.
 package films
 
 import (

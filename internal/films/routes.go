@@ -7,12 +7,14 @@ import (
 
 	"kinoteka/internal/apidocs"
 	"kinoteka/internal/httpapi"
+	"kinoteka/internal/telemetry"
 )
 
-// newHandler is films' whole HTTP API. Catalogue reads are public and go
-// through the read cache (cacheTTL <= 0: no cache, ETags still); a token that
+// routes is films' whole HTTP API on one screen, served through the shared
+// httpapi.Stack (tracing nil: not traced). Catalogue reads are public and go
+// through the read cache (cacheTTL 0: no cache, ETags still); a token that
 // is present is checked on every /v1 route all the same.
-func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration) http.Handler {
+func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, tracing *telemetry.Tracing) http.Handler {
 	metrics, tokenFailures := newMetrics()
 	auth := authn{log: log, v: v, failures: tokenFailures}
 	admin := func(h http.Handler) http.Handler { return auth.required(requireRole(log, RoleAdmin, h)) }
@@ -41,5 +43,5 @@ func newHandler(log *slog.Logger, store *Store, v verifier, cacheTTL time.Durati
 	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
 	mux.Handle("GET /metrics", metrics.Handler())
 
-	return httpapi.Stack{Log: log, Metrics: metrics}.Handler(mux)
+	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: tracing}.Handler(mux)
 }

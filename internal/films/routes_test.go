@@ -34,7 +34,7 @@ type api struct {
 
 func newAPI(t testing.TB, db *sqldb.DB) *api {
 	a := &api{t: t, db: db, store: NewStore(db, func() time.Time { return testNow }), auth: newAuthServer(t)}
-	a.srv = httptest.NewServer(newHandler(testLogger(t), a.store, a.auth.verifier(), DefaultReadCacheTTL))
+	a.srv = httptest.NewServer(routes(testLogger(t), a.store, a.auth.verifier(), DefaultConfig().ReadCacheTTL, nil))
 	t.Cleanup(a.srv.Close)
 	return a
 }
@@ -485,12 +485,15 @@ func TestAPIHealthAndFallbacks(t *testing.T) {
 	if r := a.do("GET", "/readyz"); r.status != http.StatusOK {
 		t.Errorf("/readyz: %d %s", r.status, r.body)
 	}
+	// Unknown routes and wrong methods get problem+json (the shared stack),
+	// not ServeMux's plain text.
+	a.do("GET", "/nope").problem(t, http.StatusNotFound)
 	a.do("GET", "/v1/nothing").problem(t, http.StatusNotFound)
 	a.do("GET", "/v1/films/").problem(t, http.StatusNotFound)
 	r := a.do("PUT", "/v1/films")
 	r.problem(t, http.StatusMethodNotAllowed)
-	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") {
-		t.Errorf("405 Allow %q", allow)
+	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+		t.Errorf("405 Allow %q, want GET and POST among them", allow)
 	}
 	if r := a.do("GET", "/v1//films"); r.status/100 != 3 || r.header.Get("Location") != "/v1/films" {
 		t.Errorf("unclean path: %d to %q, want ServeMux's redirect to /v1/films", r.status, r.header.Get("Location"))

@@ -61,9 +61,85 @@ func yearProblem(year int, now time.Time) string {
 	return ""
 }
 
-// filmFields are the JSON members of a film an admin may write, in the
-// order problems are reported.
-var filmFields = []string{"title", "year", "release_date", "genre", "director", "runtime_min", "mpaa_rating", "imdb_rating"}
+// filmField is one JSON member of a film an admin may write: how its value
+// is read and checked, and where it goes.
+type filmField struct {
+	name string
+	// set reads raw into f and returns what is wrong with it, "" when
+	// nothing is. It gets every value but a null the field accepts.
+	set func(f *Film, raw json.RawMessage) string
+	// clear is what null does; nil when the film cannot be without the
+	// field, and set then answers null as a value of the wrong type.
+	clear func(f *Film)
+}
+
+// filmFields are the members of a film an admin may write, in the order
+// their problems are reported.
+var filmFields = []filmField{
+	{name: "title", set: func(f *Film, raw json.RawMessage) string {
+		s, ok := jsonString(raw)
+		if !ok {
+			return "must be a string"
+		}
+		f.Title = collapseSpaces(s)
+		return titleProblem(f.Title)
+	}},
+	// The year's range is checked with the whole film (required, and
+	// the release date must fall in it).
+	{name: "year", set: func(f *Film, raw json.RawMessage) string {
+		n, ok := wholeNumber(raw)
+		if !ok {
+			return "must be an integer"
+		}
+		f.Year = int(n)
+		return ""
+	}},
+	{name: "release_date", clear: func(f *Film) { f.ReleaseDate = time.Time{} }, set: func(f *Film, raw json.RawMessage) string {
+		s, ok := jsonString(raw)
+		d, err := time.Parse(time.DateOnly, s)
+		if !ok || err != nil {
+			return "must be a date, YYYY-MM-DD, or null"
+		}
+		f.ReleaseDate = d
+		return ""
+	}},
+	textField("genre", MaxGenreLen, func(f *Film) *string { return &f.Genre }),
+	textField("director", MaxNameLen, func(f *Film) *string { return &f.Director }),
+	{name: "runtime_min", clear: func(f *Film) { f.RuntimeMin = 0 }, set: func(f *Film, raw json.RawMessage) string {
+		n, ok := wholeNumber(raw)
+		if !ok || n < 1 || n > MaxRuntimeMin {
+			return fmt.Sprintf("must be a whole number of minutes from 1 to %d, or null", MaxRuntimeMin)
+		}
+		f.RuntimeMin = int(n)
+		return ""
+	}},
+	textField("mpaa_rating", MaxMPAALen, func(f *Film) *string { return &f.MPAARating }),
+	{name: "imdb_rating", clear: func(f *Film) { f.IMDBRating = 0 }, set: func(f *Film, raw json.RawMessage) string {
+		x, ok := jsonNumber(raw)
+		if !ok || x < 1 || x > 10 {
+			return "must be a number from 1 to 10, or null"
+		}
+		f.IMDBRating = math.Round(x*10) / 10
+		return ""
+	}},
+}
+
+// textField is an optional text member of at most max characters, spaces
+// collapsed; null and "" both clear it.
+func textField(name string, max int, field func(*Film) *string) filmField {
+	return filmField{
+		name:  name,
+		clear: func(f *Film) { *field(f) = "" },
+		set: func(f *Film, raw json.RawMessage) string {
+			s, ok := jsonString(raw)
+			if !ok {
+				return "must be a string or null"
+			}
+			*field(f) = collapseSpaces(s)
+			return textProblem(*field(f), max)
+		},
+	}
+}
 
 // applyFilmFields applies a JSON merge patch (RFC 7396) of a film's fields to
 // f: a member sets the field, null clears it (title and year cannot be
@@ -74,7 +150,7 @@ func applyFilmFields(f Film, patch map[string]json.RawMessage, now time.Time) (F
 	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
 	var unknown []string
 	for k := range patch {
-		if !slices.Contains(filmFields, k) {
+		if !slices.ContainsFunc(filmFields, func(fld filmField) bool { return fld.name == k }) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -82,120 +158,72 @@ func applyFilmFields(f Film, patch map[string]json.RawMessage, now time.Time) (F
 	for _, k := range unknown {
 		bad(k, "is not a field of a film")
 	}
-	for _, name := range filmFields {
-		raw, ok := patch[name]
-		if !ok {
-			continue
-		}
-		null := string(raw) == "null"
-		switch name {
-		case "title":
-			var s string
-			if null || json.Unmarshal(raw, &s) != nil {
-				bad(name, "must be a string")
-				continue
+	for _, fld := range filmFields {
+		raw, ok := patch[fld.name]
+		switch {
+		case !ok:
+		case fld.clear != nil && string(raw) == "null":
+			fld.clear(&f)
+		default:
+			if p := fld.set(&f, raw); p != "" {
+				bad(fld.name, p)
 			}
-			f.Title = collapseSpaces(s)
-			if p := titleProblem(f.Title); p != "" {
-				bad(name, p)
-			}
-		case "year":
-			n, ok := wholeNumber(raw)
-			if null || !ok {
-				bad(name, "must be an integer")
-				continue
-			}
-			f.Year = int(n)
-		case "release_date":
-			f.ReleaseDate = time.Time{}
-			if null {
-				continue
-			}
-			var s string
-			d, err := time.Time{}, json.Unmarshal(raw, &s)
-			if err == nil {
-				d, err = time.Parse(time.DateOnly, s)
-			}
-			if err != nil {
-				bad(name, "must be a date, YYYY-MM-DD, or null")
-				continue
-			}
-			f.ReleaseDate = d
-		case "genre", "director", "mpaa_rating":
-			dst, max := &f.Genre, MaxGenreLen
-			switch name {
-			case "director":
-				dst, max = &f.Director, MaxNameLen
-			case "mpaa_rating":
-				dst, max = &f.MPAARating, MaxMPAALen
-			}
-			*dst = ""
-			if null {
-				continue
-			}
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				bad(name, "must be a string or null")
-				continue
-			}
-			*dst = collapseSpaces(s)
-			if p := textProblem(*dst, max); p != "" {
-				bad(name, p)
-			}
-		case "runtime_min":
-			f.RuntimeMin = 0
-			if null {
-				continue
-			}
-			n, ok := wholeNumber(raw)
-			if !ok || n < 1 || n > MaxRuntimeMin {
-				bad(name, fmt.Sprintf("must be a whole number of minutes from 1 to %d, or null", MaxRuntimeMin))
-				continue
-			}
-			f.RuntimeMin = int(n)
-		case "imdb_rating":
-			f.IMDBRating = 0
-			if null {
-				continue
-			}
-			var x float64
-			if json.Unmarshal(raw, &x) != nil || x < 1 || x > 10 {
-				bad(name, "must be a number from 1 to 10, or null")
-				continue
-			}
-			f.IMDBRating = math.Round(x*10) / 10
 		}
 	}
-	// The rules that need the whole film: a POST must name title and year,
-	// and a patch must leave a consistent film.
-	if _, ok := patch["title"]; !ok && f.Title == "" {
-		bad("title", "is required")
-	}
-	if _, ok := patch["year"]; !ok && f.Year == 0 {
-		bad("year", "is required")
-	} else if f.Year != 0 {
-		if p := yearProblem(f.Year, now); p != "" && !hasField(fields, "year") {
-			bad("year", p)
-		}
-	}
-	if !f.ReleaseDate.IsZero() && f.Year != 0 && f.ReleaseDate.Year() != f.Year && !hasField(fields, "release_date") {
-		bad("release_date", fmt.Sprintf("must fall in the film's year, %d", f.Year))
-	}
+	fields = append(fields, wholeFilmProblems(f, patch, fields, now)...)
 	if len(fields) > 0 {
 		return Film{}, apperr.Validation(fields...)
 	}
 	return f, nil
 }
 
+// wholeFilmProblems are the rules that need the whole film: a POST must name
+// title and year, and a patch must leave a consistent film. A field that
+// already has a problem gets no second one.
+func wholeFilmProblems(f Film, patch map[string]json.RawMessage, fields []apperr.FieldError, now time.Time) []apperr.FieldError {
+	var out []apperr.FieldError
+	if _, ok := patch["title"]; !ok && f.Title == "" {
+		out = append(out, apperr.FieldError{Field: "title", Message: "is required"})
+	}
+	if _, ok := patch["year"]; !ok && f.Year == 0 {
+		out = append(out, apperr.FieldError{Field: "year", Message: "is required"})
+	} else if p := yearProblem(f.Year, now); f.Year != 0 && p != "" && !hasField(fields, "year") {
+		out = append(out, apperr.FieldError{Field: "year", Message: p})
+	}
+	if !f.ReleaseDate.IsZero() && f.Year != 0 && f.ReleaseDate.Year() != f.Year && !hasField(fields, "release_date") {
+		out = append(out, apperr.FieldError{Field: "release_date", Message: fmt.Sprintf("must fall in the film's year, %d", f.Year)})
+	}
+	return out
+}
+
 func hasField(fields []apperr.FieldError, name string) bool {
 	return slices.ContainsFunc(fields, func(e apperr.FieldError) bool { return e.Field == name })
+}
+
+// jsonString reads a JSON string; null is none (encoding/json would leave
+// the target alone and report no error).
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	if string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// jsonNumber reads a JSON number; null is none.
+func jsonNumber(raw json.RawMessage) (float64, bool) {
+	var x float64
+	if string(raw) == "null" || json.Unmarshal(raw, &x) != nil {
+		return 0, false
+	}
+	return x, true
 }
 
 // wholeNumber reads a JSON number without a fraction (1995 and 1995.0 both
 // work) that fits an int32.
 func wholeNumber(raw json.RawMessage) (int64, bool) {
-	var x float64
-	if json.Unmarshal(raw, &x) != nil || x != math.Trunc(x) || math.Abs(x) > math.MaxInt32 {
+	x, ok := jsonNumber(raw)
+	if !ok || x != math.Trunc(x) || math.Abs(x) > math.MaxInt32 {
 		return 0, false
 	}
 	return int64(x), true

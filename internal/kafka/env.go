@@ -3,39 +3,25 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"kinoteka/internal/config"
 )
 
 // DefaultBrokers is where the embedded broker listens.
 const DefaultBrokers = "127.0.0.1:9092"
 
-// ConfigFromEnv reads the variables every Kafka client of Kinoteka shares —
+// ReadEnv applies the variables every Kafka client of Kinoteka shares —
 // KAFKA_BROKERS, KAFKA_TLS, KAFKA_SASL_MECHANISM, KAFKA_SASL_USER,
-// KAFKA_SASL_PASSWORD — and reports every malformed value at once, each
-// naming its variable. Validate then checks that the values fit together.
-func ConfigFromEnv(getenv func(string) string, clientID string) (Config, error) {
-	cfg := Config{ClientID: clientID}
-	var errs []error
-	brokers := getenv("KAFKA_BROKERS")
-	if strings.TrimSpace(brokers) == "" {
-		brokers = DefaultBrokers
-	}
-	for b := range strings.SplitSeq(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.Brokers = append(cfg.Brokers, b)
-		}
-	}
-	if v := strings.TrimSpace(getenv("KAFKA_TLS")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KAFKA_TLS: %q is not a boolean", v))
-		}
-		cfg.TLS = b
-	}
-	cfg.SASL = strings.ToLower(strings.TrimSpace(getenv("KAFKA_SASL_MECHANISM")))
-	cfg.User, cfg.Password = getenv("KAFKA_SASL_USER"), getenv("KAFKA_SASL_PASSWORD")
-	return cfg, errors.Join(errs...)
+// KAFKA_SASL_PASSWORD — on top of *cfg, a service's defaults, the way
+// config.Env reads the rest of its configuration. A variable that is set
+// is taken as written: KAFKA_BROKERS=" , " leaves no brokers, which
+// Validate reports.
+func ReadEnv(env *config.Env, cfg *Config) {
+	env.List("KAFKA_BROKERS", &cfg.Brokers)
+	env.Bool("KAFKA_TLS", &cfg.TLS)
+	env.Lower("KAFKA_SASL_MECHANISM", &cfg.SASL)
+	env.String("KAFKA_SASL_USER", &cfg.User)
+	env.Secret("KAFKA_SASL_PASSWORD", &cfg.Password)
 }
 
 // Validate checks a configuration however it was built, naming the

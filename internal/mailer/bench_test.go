@@ -95,8 +95,20 @@ func startSink(b *testing.B) *sink {
 }
 
 func (s *sink) smtpConfig() SMTPConfig {
-	return SMTPConfig{Addr: s.addr, ServerName: "localhost", CAFile: s.caFile, Username: "mailer", Password: "s3cret",
-		Connections: benchConns}
+	c := secureSMTP(s.addr, s.caFile)
+	c.Connections = benchConns
+	return c
+}
+
+// benchConfig is a production mailer for the sink, with its delivery log
+// in a file of its own.
+func benchConfig(b *testing.B, brokers []string, s *sink) Config {
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = brokers
+	cfg.Group = "bench"
+	cfg.SMTP = s.smtpConfig()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(b.TempDir(), "mailer.db")
+	return cfg
 }
 
 // waitReceived waits until the sink has n mails.
@@ -114,7 +126,7 @@ func (s *sink) waitReceived(b *testing.B, n int64) {
 // benchMessage is a rendered code mail, the size the mailer sends.
 func benchMessage(b *testing.B, i int) Message {
 	b.Helper()
-	r, err := newRenderer(DefaultFrom, time.Now)
+	r, err := newRenderer(DefaultConfig().SMTP.From, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,7 +183,7 @@ func BenchmarkMailThroughput(b *testing.B) {
 	})
 	b.Run("mailer", func(b *testing.B) {
 		for range b.N {
-			mailerRun(b, benchEvents, benchConns, DefaultMessagesPerConnection)
+			mailerRun(b, benchEvents, benchConns, DefaultConfig().SMTP.MessagesPerConnection)
 		}
 	})
 	b.Run("conn-per-message", func(b *testing.B) {
@@ -202,12 +214,7 @@ func mailerRun(b *testing.B, n, conns, perConn int) {
 
 	var first atomic.Int64
 	s.onMail = func(_ catcher.Message, at time.Time) { first.CompareAndSwap(0, at.UnixNano()) }
-	cfg := Config{
-		Kafka:       kafka.Config{Brokers: brokers},
-		Group:       "bench",
-		SMTP:        s.smtpConfig(),
-		DatabaseURL: "sqlite:" + filepath.Join(b.TempDir(), "mailer.db"),
-	}
+	cfg := benchConfig(b, brokers, s)
 	cfg.SMTP.Connections, cfg.SMTP.MessagesPerConnection = conns, perConn
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -312,8 +319,7 @@ func BenchmarkCommitToAccepted(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := Config{Kafka: kafka.Config{Brokers: brokers}, Group: "bench", SMTP: s.smtpConfig(),
-			DatabaseURL: "sqlite:" + filepath.Join(b.TempDir(), "mailer.db")}
+		cfg := benchConfig(b, brokers, s)
 		mailerDone := make(chan error, 1)
 		go func() {
 			mailerDone <- run(ctx, cfg, slog.New(slog.NewJSONHandler(discardWriter{}, nil)), ln, defaultTuning, nil)

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"kinoteka/internal/config"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/telemetry"
@@ -23,158 +25,202 @@ const (
 	SecurityPlain    = "plain"    // no TLS at all: only for a local mail catcher, by explicit choice
 )
 
-// Defaults.
-const (
-	DefaultSMTPAddr = "127.0.0.1:1025"
-	DefaultFrom     = "Kinoteka <no-reply@kinoteka.local>"
-	DefaultGroup    = "kinoteka-mailer"
-	DefaultTimeout  = 10 * time.Second
-
-	// DefaultDatabaseURL is where LoadConfig puts the delivery log.
-	DefaultDatabaseURL = "sqlite:data/mailer.db"
-	// DefaultConnections is the SMTP connection pool's size.
-	DefaultConnections = 4
-	// DefaultMessagesPerConnection: a connection is closed and replaced
-	// after this many messages, as many providers cap a session.
-	DefaultMessagesPerConnection = 100
-	// DefaultMaxAttempts bounds the attempts at a message the SMTP server
-	// keeps deferring (4yz at MAIL, RCPT or DATA) before it is dead-lettered.
-	// Failures of the connection itself are retried without a bound.
-	DefaultMaxAttempts = 10
-	// DefaultLogRetention is how long the delivery log keeps an entry.
-	DefaultLogRetention = 7 * 24 * time.Hour
-)
-
 // SMTPConfig says how to reach the SMTP server.
 type SMTPConfig struct {
-	Addr       string        // host:port, default "127.0.0.1:1025"
-	Security   string        // SecurityStartTLS (default), SecurityTLS or SecurityPlain
+	Addr       string        // host:port
+	Security   string        // SecurityStartTLS, SecurityTLS or SecurityPlain
 	Username   string        // AUTH PLAIN (or LOGIN if only that is offered) when set; never without TLS
 	Password   string        //
-	CAFile     string        // extra trusted CA PEM (e.g. a self-signed Mailpit cert); system roots otherwise
-	ServerName string        // TLS server name; default: host of Addr
-	From       string        // default "Kinoteka <no-reply@kinoteka.local>"
-	Timeout    time.Duration // dial and per-command timeout, default 10s
+	CAFile     string        // extra trusted CA PEM (e.g. a self-signed Mailpit cert); "" trusts the system roots only
+	ServerName string        // TLS server name; "" verifies the host of Addr
+	From       string        // the sender, display name allowed
+	Timeout    time.Duration // dial and per-command timeout
 	// Connections is how many connections the sender keeps open and uses
-	// at once; default DefaultConnections.
+	// at once.
 	Connections int
-	// MessagesPerConnection recycles a connection after this many messages;
-	// default DefaultMessagesPerConnection; 1 opens one per message.
+	// MessagesPerConnection recycles a connection after this many
+	// messages, as many providers cap a session; 1 opens one per message.
 	MessagesPerConnection int
 }
 
-// Config is the mailer's whole configuration.
+// Config is the mailer's whole configuration. Build one by hand from
+// DefaultConfig(): a zero field means zero, not "the default".
 type Config struct {
 	Kafka kafka.Config
-	Topic string // default events.Topic; dead letters go to events.DLQ(Topic)
-	Group string // consumer group, default "kinoteka-mailer"
+	Topic string // dead letters go to events.DLQ(Topic)
+	Group string // the consumer group every replica joins
 	SMTP  SMTPConfig
 	// DatabaseURL holds the delivery log: "sqlite:PATH" or "postgres://…",
-	// shared by every replica. Empty means an in-memory SQLite database,
-	// which de-duplicates only until the process ends; LoadConfig defaults
-	// to DefaultDatabaseURL.
+	// shared by every replica. "" is an in-memory SQLite database, which
+	// de-duplicates only until the process ends (tests).
 	DatabaseURL string
-	// MaxAttempts bounds the attempts at a deferred message (4yz) before it
-	// is dead-lettered; default DefaultMaxAttempts.
+	// MaxAttempts bounds the attempts at a message the SMTP server keeps
+	// deferring (4yz at MAIL, RCPT or DATA) before it is dead-lettered.
+	// Failures of the connection itself are retried without a bound.
 	MaxAttempts int
-	// LogRetention is how long delivery log entries are kept; default
-	// DefaultLogRetention. It must outlast the topic's retention, or a
-	// re-delivered old record could be sent again.
+	// LogRetention is how long delivery log entries are kept. It must
+	// outlast the topic's retention, or a re-delivered old record could be
+	// sent again.
 	LogRetention time.Duration
 	// Tracing records a "mail.send" span per record, continuing the
 	// record's traceparent header, and traces the HTTP port; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
 	Tracing *telemetry.Tracing
+
+	// original says which of the original mailer's variables LoadConfig
+	// took or ignored, for Run's start-up log line.
+	original originalVars
 }
 
-// LoadConfig reads the configuration from the environment (see the package
-// documentation for the variables), applies defaults and validates it.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	var errs []error
-	kcfg, err := kafka.ConfigFromEnv(getenv, "kinoteka-mailer")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg := Config{
-		Kafka:       kcfg,
-		Topic:       strings.TrimSpace(getenv("MAIL_TOPIC")),
-		Group:       strings.TrimSpace(getenv("MAILER_GROUP")),
-		DatabaseURL: strings.TrimSpace(getenv("MAILER_DATABASE_URL")),
+// DefaultConfig is the mailer's configuration when no variable is set, and
+// the only place its defaults live.
+func DefaultConfig() Config {
+	return Config{
+		Kafka: kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-mailer"},
+		Topic: events.Topic,
+		Group: "kinoteka-mailer",
 		SMTP: SMTPConfig{
-			Addr:       strings.TrimSpace(getenv("SMTP_ADDR")),
-			Security:   strings.ToLower(strings.TrimSpace(getenv("SMTP_SECURITY"))),
-			Username:   getenv("SMTP_USERNAME"),
-			Password:   getenv("SMTP_PASSWORD"),
-			CAFile:     strings.TrimSpace(getenv("SMTP_CA_FILE")),
-			ServerName: strings.TrimSpace(getenv("SMTP_SERVER_NAME")),
-			From:       strings.TrimSpace(getenv("SMTP_FROM")),
+			Addr:                  "127.0.0.1:1025",
+			Security:              SecurityStartTLS,
+			From:                  "Kinoteka <no-reply@kinoteka.local>",
+			Timeout:               10 * time.Second,
+			Connections:           4,
+			MessagesPerConnection: 100,
 		},
+		DatabaseURL:  "sqlite:data/mailer.db",
+		MaxAttempts:  10,
+		LogRetention: 7 * 24 * time.Hour,
 	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = DefaultDatabaseURL
-	}
-	if v := strings.TrimSpace(getenv("SMTP_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("SMTP_TIMEOUT: %q is not a duration such as 10s", v))
-		}
-		cfg.SMTP.Timeout = d
-	}
-	if v := strings.TrimSpace(getenv("MAILER_LOG_RETENTION")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("MAILER_LOG_RETENTION: %q is not a duration such as 168h", v))
-		}
-		cfg.LogRetention = d
-	}
-	for _, n := range []struct {
-		env string
-		dst *int
-	}{
-		{"SMTP_CONNECTIONS", &cfg.SMTP.Connections},
-		{"SMTP_MESSAGES_PER_CONNECTION", &cfg.SMTP.MessagesPerConnection},
-		{"MAILER_MAX_ATTEMPTS", &cfg.MaxAttempts},
-	} {
-		if v := strings.TrimSpace(getenv(n.env)); v != "" {
-			i, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", n.env, v))
-			}
-			*n.dst = i
-		}
-	}
-	cfg, err = cfg.normalize()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return cfg, errors.Join(errs...)
 }
 
-// normalize fills in defaults and checks every field, reporting all problems at once.
-func (c Config) normalize() (Config, error) {
-	if len(c.Kafka.Brokers) == 0 {
-		c.Kafka.Brokers = []string{kafka.DefaultBrokers}
+// LoadConfig applies the environment (see the package documentation for
+// the variables) on top of DefaultConfig and validates the result,
+// reporting every problem at once, each naming its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	env := config.NewEnv(getenv)
+	kafka.ReadEnv(env, &cfg.Kafka)
+	env.String("MAILER_GROUP", &cfg.Group)
+	env.String("MAILER_DATABASE_URL", &cfg.DatabaseURL)
+	env.Int("MAILER_MAX_ATTEMPTS", &cfg.MaxAttempts)
+	env.Duration("MAILER_LOG_RETENTION", &cfg.LogRetention)
+	env.Lower("SMTP_SECURITY", &cfg.SMTP.Security)
+	env.String("SMTP_CA_FILE", &cfg.SMTP.CAFile)
+	env.String("SMTP_SERVER_NAME", &cfg.SMTP.ServerName)
+	env.Duration("SMTP_TIMEOUT", &cfg.SMTP.Timeout)
+	env.Int("SMTP_CONNECTIONS", &cfg.SMTP.Connections)
+	env.Int("SMTP_MESSAGES_PER_CONNECTION", &cfg.SMTP.MessagesPerConnection)
+	cfg.original = readOursOrOriginal(env, &cfg)
+	return cfg, errors.Join(env.Err(), cfg.Validate())
+}
+
+// originalVars are the original mailer's variables LoadConfig took (ours
+// were unset) and those it ignored (ours were set).
+type originalVars struct {
+	used, ignored []string
+}
+
+// log writes the start-up line that says which original variables are in
+// force, so an operator moving from the original mailer sees what was
+// understood; ignored ones are a warning, as their values have no effect.
+func (o originalVars) log(log *slog.Logger) {
+	switch {
+	case len(o.ignored) > 0:
+		log.Warn("original mailer variables: some are ignored because ours are set (docs/operations.md)", "used", o.used, "ignored", o.ignored)
+	case len(o.used) > 0:
+		log.Info("original mailer variables in use (docs/operations.md)", "used", o.used)
 	}
-	if c.Kafka.ClientID == "" {
-		c.Kafka.ClientID = "kinoteka-mailer"
+}
+
+// readOursOrOriginal reads the variables that have a counterpart in the
+// original mailer's design — MAIL_TOPIC (KAFKA_TOPIC), SMTP_ADDR
+// (MAIL_HOST, MAIL_PORT), SMTP_USERNAME and SMTP_PASSWORD (MAIL_USER,
+// MAIL_PASS), SMTP_FROM (MAIL_FROM_NAME) — so the mailer can take the
+// original's place with its environment unchanged. Ours win: where ours
+// are set, the original's are ignored as a group.
+func readOursOrOriginal(env *config.Env, cfg *Config) originalVars {
+	var o originalVars
+	// original reads the original variable name (secret: verbatim) and
+	// returns its value when it is set and ours is not.
+	original := func(name string, oursSet, secret bool) string {
+		var v string
+		if secret {
+			env.Secret(name, &v)
+		} else {
+			env.String(name, &v)
+		}
+		switch {
+		case v == "":
+		case oursSet:
+			o.ignored = append(o.ignored, name)
+			return ""
+		default:
+			o.used = append(o.used, name)
+		}
+		return v
 	}
+	// ours reads one of our variables into *dst with read and reports
+	// whether it was set (a set variable is never blank).
+	ours := func(read func(string, *string), name string, dst *string) bool {
+		var v string
+		read(name, &v)
+		if v == "" {
+			return false
+		}
+		*dst = v
+		return true
+	}
+
+	topicSet := ours(env.String, "MAIL_TOPIC", &cfg.Topic)
+	if v := original("KAFKA_TOPIC", topicSet, false); v != "" {
+		cfg.Topic = v
+	}
+
+	// MAIL_HOST and MAIL_PORT each replace their half of the default
+	// address; the other half stays.
+	addrSet := ours(env.String, "SMTP_ADDR", &cfg.SMTP.Addr)
+	host, port := original("MAIL_HOST", addrSet, false), original("MAIL_PORT", addrSet, false)
+	if host != "" || port != "" {
+		defHost, defPort, _ := net.SplitHostPort(cfg.SMTP.Addr)
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			env.Failf("MAIL_HOST", "%q is not a bare host name: the port goes in MAIL_PORT", host)
+		}
+		if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+			env.Failf("MAIL_PORT", "%q is not a port number (1-65535)", port)
+		}
+		cfg.SMTP.Addr = net.JoinHostPort(cmp.Or(host, defHost), cmp.Or(port, defPort))
+	}
+
+	// The credentials are one pair: never a user from one design and a
+	// password from the other.
+	userSet := ours(env.String, "SMTP_USERNAME", &cfg.SMTP.Username)
+	passSet := ours(env.Secret, "SMTP_PASSWORD", &cfg.SMTP.Password)
+	if v := original("MAIL_USER", userSet || passSet, false); v != "" {
+		cfg.SMTP.Username = v
+	}
+	if v := original("MAIL_PASS", userSet || passSet, true); v != "" {
+		cfg.SMTP.Password = v
+	}
+
+	// MAIL_FROM_NAME was only a display name: the address stays ours.
+	fromSet := ours(env.String, "SMTP_FROM", &cfg.SMTP.From)
+	if name := original("MAIL_FROM_NAME", fromSet, false); name != "" {
+		if a, err := parseFrom(cfg.SMTP.From); err == nil {
+			cfg.SMTP.From = (&mail.Address{Name: name, Address: a.Address}).String()
+		}
+	}
+	return o
+}
+
+// Validate checks every field, reporting all problems at once, each
+// naming the variable that sets it. It fills in nothing.
+func (c Config) Validate() error {
+	errs := []error{c.Kafka.Validate(), c.SMTP.Validate()}
 	if c.Topic == "" {
-		c.Topic = events.Topic
+		errs = append(errs, errors.New("MAIL_TOPIC must name a topic"))
 	}
 	if c.Group == "" {
-		c.Group = DefaultGroup
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.LogRetention == 0 {
-		c.LogRetention = DefaultLogRetention
-	}
-	smtpCfg, err := c.SMTP.normalize()
-	c.SMTP = smtpCfg
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, errors.New("MAILER_GROUP must name a consumer group"))
 	}
 	if c.MaxAttempts < 1 {
 		errs = append(errs, errors.New("MAILER_MAX_ATTEMPTS must be at least 1"))
@@ -182,33 +228,11 @@ func (c Config) normalize() (Config, error) {
 	if c.LogRetention < time.Hour {
 		errs = append(errs, errors.New("MAILER_LOG_RETENTION must be at least 1h (and should outlast the topic's retention)"))
 	}
-	if err := c.Kafka.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
-// normalize fills in the SMTP defaults and checks every field.
-func (s SMTPConfig) normalize() (SMTPConfig, error) {
-	if s.Addr == "" {
-		s.Addr = DefaultSMTPAddr
-	}
-	if s.Security == "" {
-		s.Security = SecurityStartTLS
-	}
-	if s.From == "" {
-		s.From = DefaultFrom
-	}
-	if s.Timeout == 0 {
-		s.Timeout = DefaultTimeout
-	}
-	if s.Connections == 0 {
-		s.Connections = DefaultConnections
-	}
-	if s.MessagesPerConnection == 0 {
-		s.MessagesPerConnection = DefaultMessagesPerConnection
-	}
-
+// Validate checks every SMTP field, reporting all problems at once.
+func (s SMTPConfig) Validate() error {
 	var errs []error
 	host, port, err := net.SplitHostPort(s.Addr)
 	if err != nil || host == "" || port == "" {
@@ -230,7 +254,7 @@ func (s SMTPConfig) normalize() (SMTPConfig, error) {
 	if _, err := parseFrom(s.From); err != nil {
 		errs = append(errs, fmt.Errorf("SMTP_FROM: %w", err))
 	}
-	if s.Timeout < 0 {
+	if s.Timeout <= 0 {
 		errs = append(errs, errors.New("SMTP_TIMEOUT must be positive"))
 	}
 	if s.Connections < 1 || s.Connections > 100 {
@@ -239,14 +263,14 @@ func (s SMTPConfig) normalize() (SMTPConfig, error) {
 	if s.MessagesPerConnection < 1 {
 		errs = append(errs, errors.New("SMTP_MESSAGES_PER_CONNECTION must be at least 1"))
 	}
-	return s, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // parseFrom parses the From address; a display name is allowed.
 func parseFrom(s string) (*mail.Address, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an address such as %q", s, DefaultFrom)
+		return nil, fmt.Errorf("%q is not an address such as %q", s, DefaultConfig().SMTP.From)
 	}
 	return a, nil
 }

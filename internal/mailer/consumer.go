@@ -114,6 +114,19 @@ func (c *consumer) groupOptions(group, topic string) []kgo.Opt {
 	return opts
 }
 
+// consume is the consumer's lifecycle worker: it polls until ctx ends,
+// then commits what was finished and leaves the group, closing the client.
+func (c *consumer) consume(ctx context.Context) error {
+	c.run(ctx)
+	commitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.cl.CommitMarkedOffsets(commitCtx); err != nil {
+		c.log.Warn("final commit failed; finished records may be handled again", "err", err)
+	}
+	c.cl.CloseAllowingRebalance()
+	return nil
+}
+
 // run polls until ctx ends, handing each partition's records to its
 // worker. It returns with every worker stopped: in-flight sends finished,
 // queued records abandoned unmarked.

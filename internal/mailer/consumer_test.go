@@ -170,12 +170,15 @@ func startMailer(t *testing.T, cfg Config, log *slog.Logger, send Sender) *maile
 	return m
 }
 
+// testConfig is a mailer of the cluster sending to a catcher without TLS,
+// with its delivery log in memory.
 func testConfig(c *cluster, smtpAddr string) Config {
-	return Config{
-		Kafka: kafka.Config{Brokers: c.brokers},
-		Group: "mailer-test",
-		SMTP:  SMTPConfig{Addr: smtpAddr, Security: SecurityPlain},
-	}
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = c.brokers
+	cfg.Group = "mailer-test"
+	cfg.SMTP = plainSMTP(smtpAddr)
+	cfg.DatabaseURL = ""
+	return cfg
 }
 
 func testLog(t *testing.T, buf *testkit.SyncBuffer) *slog.Logger {
@@ -458,9 +461,19 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Config{SMTP: SMTPConfig{Security: "ssl"}}, nil, ln)
+	cfg := DefaultConfig()
+	cfg.SMTP.Security = "ssl"
+	err = Run(context.Background(), cfg, nil, ln)
 	if err == nil || !strings.Contains(err.Error(), "SMTP_SECURITY") {
 		t.Errorf("Run with a bad config: %v", err)
+	}
+	// Nothing is filled in: a hand-built Config with zeros is refused,
+	// naming what is missing.
+	err = Run(context.Background(), Config{}, nil, ln)
+	for _, name := range []string{"KAFKA_BROKERS", "MAIL_TOPIC", "MAILER_GROUP", "SMTP_ADDR", "SMTP_SECURITY", "SMTP_TIMEOUT", "SMTP_CONNECTIONS", "MAILER_MAX_ATTEMPTS"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Run with a zero Config: %v; want it to name %s", err, name)
+		}
 	}
 	// The listener was closed, not leaked.
 	if _, err := ln.Accept(); err == nil {

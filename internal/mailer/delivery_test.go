@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"kinoteka/internal/catcher"
@@ -457,5 +459,86 @@ func TestRebalanceJoinAndLeave(t *testing.T) {
 	t.Logf("rebalance run: %d events, %d missing, %d mailed twice", len(ids), missing, twice)
 	if missing != 0 || twice != 0 {
 		t.Errorf("%d missing, %d twice; want every mail once", missing, twice)
+	}
+}
+
+// The mailer takes the original mailer's place: configured with nothing
+// but the original design's variables — plus SMTP_CA_FILE, which has no
+// counterpart there, because the server's certificate must be trusted
+// somehow — it reads the original's bare {"email","code"} records from the
+// original's topic and mails them through a server that requires STARTTLS
+// and AUTH.
+func TestOriginalMailersEnvironment(t *testing.T) {
+	const oldTopic, partitions = "verification-emails", 2
+	kc, err := kfake.NewCluster(kfake.SeedTopics(partitions, oldTopic), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	brokers := kc.ListenAddrs()
+	producer, err := kafka.NewClient(kafka.Config{Brokers: brokers}, kgo.DefaultProduceTopic(oldTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	serverTLS, caFile := selfSigned(t)
+	cat, ln := startCatcher(t, catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"old-mailer": "old pass"}}, false)
+	host, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := LoadConfig(env(map[string]string{
+		"KAFKA_BROKERS":  strings.Join(brokers, ","), // the same name in both designs
+		"KAFKA_TOPIC":    oldTopic,
+		"MAIL_HOST":      host,
+		"MAIL_PORT":      port,
+		"MAIL_USER":      "old-mailer",
+		"MAIL_PASS":      "old pass",
+		"MAIL_FROM_NAME": "Кинотека",
+		"SMTP_CA_FILE":   caFile,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default delivery log (sqlite:data/mailer.db) would land in the
+	// source tree.
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "mailer.db")
+
+	const n = 6
+	for i := range n {
+		r := &kgo.Record{Key: fmt.Appendf(nil, "user-%d", i), Value: fmt.Appendf(nil, `{"email":"old%d@example.com","code":"70000%d"}`, i, i)}
+		if err := producer.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs testkit.SyncBuffer
+	m := startMailer(t, cfg, testLog(t, &logs), nil)
+	waitFor(t, "every mail", func() bool { return len(cat.Messages()) >= n })
+	if err := m.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	msgs := cat.Messages()
+	if len(msgs) != n {
+		t.Fatalf("%d mails, want %d", len(msgs), n)
+	}
+	got := map[string]catcher.Message{}
+	for _, msg := range msgs {
+		got[msg.RcptTo[0]] = msg
+	}
+	for i := range n {
+		msg, ok := got[fmt.Sprintf("old%d@example.com", i)]
+		switch {
+		case !ok:
+			t.Errorf("no mail to old%d@example.com", i)
+		case msg.Username != "old-mailer" || msg.MailFrom != "no-reply@kinoteka.local" ||
+			msg.From.Name != "Кинотека" || msg.From.Address != "no-reply@kinoteka.local" ||
+			msg.Subject != "Your one-time code" || !strings.Contains(msg.Text, fmt.Sprintf("70000%d", i)):
+			t.Errorf("mail %d: AUTH user %q, envelope from %q, From %v, subject %q, text:\n%s", i, msg.Username, msg.MailFrom, msg.From, msg.Subject, msg.Text)
+		}
+	}
+	if line := logs.String(); !strings.Contains(line, "original mailer variables in use") || !strings.Contains(line, "MAIL_FROM_NAME") {
+		t.Errorf("no start-up line naming the original variables in:\n%s", line)
 	}
 }

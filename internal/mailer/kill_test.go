@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"kinoteka/internal/catcher"
-	"kinoteka/internal/kafka"
 	"kinoteka/internal/testkit"
 )
 
@@ -41,12 +40,11 @@ func runChild(getenv func(string) string) int {
 		log.Error("listen", "err", err)
 		return 1
 	}
-	cfg := Config{
-		Kafka:       kafka.Config{Brokers: strings.Split(getenv("CHILD_BROKERS"), ",")},
-		Group:       getenv("CHILD_GROUP"),
-		DatabaseURL: getenv("CHILD_DATABASE_URL"),
-		SMTP:        SMTPConfig{Addr: getenv("CHILD_SMTP_ADDR"), Security: SecurityPlain},
-	}
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = strings.Split(getenv("CHILD_BROKERS"), ",")
+	cfg.Group = getenv("CHILD_GROUP")
+	cfg.DatabaseURL = getenv("CHILD_DATABASE_URL")
+	cfg.SMTP = plainSMTP(getenv("CHILD_SMTP_ADDR"))
 	tune := defaultTuning
 	tune.sessionTimeout = 2 * time.Second
 	if err := run(ctx, cfg, log, ln, tune, nil); err != nil {

@@ -18,7 +18,7 @@ var renderNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func testRenderer(t *testing.T) *renderer {
 	t.Helper()
-	r, err := newRenderer(DefaultFrom, func() time.Time { return renderNow })
+	r, err := newRenderer(DefaultConfig().SMTP.From, func() time.Time { return renderNow })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestRenderValidity(t *testing.T) {
 
 func TestRenderMessageID(t *testing.T) {
 	a := testRenderer(t)
-	b, err := newRenderer(DefaultFrom, func() time.Time { return renderNow.Add(time.Hour) }) // a later re-send
+	b, err := newRenderer(DefaultConfig().SMTP.From, func() time.Time { return renderNow.Add(time.Hour) }) // a later re-send
 	if err != nil {
 		t.Fatal(err)
 	}

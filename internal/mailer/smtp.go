@@ -115,11 +115,11 @@ const (
 	idleClose = 30 * time.Second
 )
 
-// NewSMTPSender checks cfg and prepares TLS; it does not connect yet, so a
-// mail server that is down at start-up delays mail rather than the service.
+// NewSMTPSender checks cfg (build one from DefaultConfig().SMTP) and
+// prepares TLS; it does not connect yet, so a mail server that is down at
+// start-up delays mail rather than the service.
 func NewSMTPSender(cfg SMTPConfig, log *slog.Logger) (*SMTPSender, error) {
-	cfg, err := cfg.normalize()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(cfg.Addr)

@@ -98,6 +98,23 @@ func selfSigned(t *testing.T) (*tls.Config, string) {
 	return serverTLS, caFile
 }
 
+// plainSMTP is the default SMTP configuration for a catcher on addr that
+// speaks no TLS.
+func plainSMTP(addr string) SMTPConfig {
+	c := DefaultConfig().SMTP
+	c.Addr, c.Security = addr, SecurityPlain
+	return c
+}
+
+// secureSMTP is the default SMTP configuration (STARTTLS) with AUTH as
+// mailer/s3cret, for a catcher on addr whose certificate for localhost is
+// in caFile.
+func secureSMTP(addr, caFile string) SMTPConfig {
+	c := DefaultConfig().SMTP
+	c.Addr, c.ServerName, c.CAFile, c.Username, c.Password = addr, "localhost", caFile, "mailer", "s3cret"
+	return c
+}
+
 func newSender(t *testing.T, cfg SMTPConfig) *SMTPSender {
 	t.Helper()
 	s, err := NewSMTPSender(cfg, nil)
@@ -129,7 +146,7 @@ func sendErr(t *testing.T, err error) *SendError {
 func TestSenderStartTLSAndAuth(t *testing.T) {
 	serverTLS, caFile := selfSigned(t)
 	cat, ln := startCatcher(t, catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"mailer": "s3cret"}}, false)
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), ServerName: "localhost", CAFile: caFile, Username: "mailer", Password: "s3cret"})
+	s := newSender(t, secureSMTP(ln.Addr().String(), caFile))
 
 	ctx := context.Background()
 	for _, code := range []string{"111111", "222222", "333333"} {
@@ -157,7 +174,9 @@ func TestSenderStartTLSAndAuth(t *testing.T) {
 func TestSenderImplicitTLS(t *testing.T) {
 	serverTLS, caFile := selfSigned(t)
 	cat, ln := startCatcher(t, catcher.Config{TLS: serverTLS, Users: map[string]string{"mailer": "s3cret"}}, true)
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), Security: SecurityTLS, ServerName: "localhost", CAFile: caFile, Username: "mailer", Password: "s3cret"})
+	cfg := secureSMTP(ln.Addr().String(), caFile)
+	cfg.Security = SecurityTLS
+	s := newSender(t, cfg)
 	if err := s.Send(context.Background(), testMessage(t, "bob@example.com", "424242")); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +190,7 @@ func TestSenderRefusals(t *testing.T) {
 	tests := []struct {
 		name      string
 		server    catcher.Config
-		client    SMTPConfig
+		client    func(c *SMTPConfig) // changes the default configuration
 		wantStep  string
 		wantCode  int
 		permanent bool
@@ -179,25 +198,27 @@ func TestSenderRefusals(t *testing.T) {
 		{
 			name:     "no STARTTLS offered",
 			server:   catcher.Config{Users: map[string]string{"mailer": "s3cret"}},
-			client:   SMTPConfig{Username: "mailer", Password: "s3cret"},
+			client:   func(c *SMTPConfig) { c.Username, c.Password = "mailer", "s3cret" },
 			wantStep: StepStartTLS,
 		},
 		{
 			name:     "untrusted certificate",
 			server:   catcher.Config{TLS: serverTLS},
-			client:   SMTPConfig{ServerName: "localhost"},
+			client:   func(c *SMTPConfig) { c.ServerName = "localhost" },
 			wantStep: StepStartTLS,
 		},
 		{
 			name:     "certificate for another name",
 			server:   catcher.Config{TLS: serverTLS},
-			client:   SMTPConfig{ServerName: "mail.example.com", CAFile: caFile},
+			client:   func(c *SMTPConfig) { c.ServerName, c.CAFile = "mail.example.com", caFile },
 			wantStep: StepStartTLS,
 		},
 		{
-			name:      "wrong password",
-			server:    catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"mailer": "s3cret"}},
-			client:    SMTPConfig{ServerName: "localhost", CAFile: caFile, Username: "mailer", Password: "wrong"},
+			name:   "wrong password",
+			server: catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"mailer": "s3cret"}},
+			client: func(c *SMTPConfig) {
+				c.ServerName, c.CAFile, c.Username, c.Password = "localhost", caFile, "mailer", "wrong"
+			},
 			wantStep:  StepAuth,
 			wantCode:  535,
 			permanent: true,
@@ -205,7 +226,7 @@ func TestSenderRefusals(t *testing.T) {
 		{
 			name:      "AUTH required but not configured",
 			server:    catcher.Config{TLS: serverTLS, Users: map[string]string{"mailer": "s3cret"}},
-			client:    SMTPConfig{ServerName: "localhost", CAFile: caFile},
+			client:    func(c *SMTPConfig) { c.ServerName, c.CAFile = "localhost", caFile },
 			wantStep:  StepMail,
 			wantCode:  530,
 			permanent: true,
@@ -214,8 +235,9 @@ func TestSenderRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cat, ln := startCatcher(t, tt.server, false)
-			cfg := tt.client
+			cfg := DefaultConfig().SMTP
 			cfg.Addr = ln.Addr().String()
+			tt.client(&cfg)
 			err := newSender(t, cfg).Send(context.Background(), testMessage(t, "alice@example.com", "123456"))
 			se := sendErr(t, err)
 			if se.Step != tt.wantStep || se.Code != tt.wantCode || se.Permanent() != tt.permanent || IsPermanent(err) != tt.permanent {
@@ -244,7 +266,7 @@ func TestSenderReplies(t *testing.T) {
 		}
 		return nil
 	}}, false)
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), Security: SecurityPlain})
+	s := newSender(t, plainSMTP(ln.Addr().String()))
 	ctx := context.Background()
 	send := func(code string) error { return s.Send(ctx, testMessage(t, "alice@example.com", code)) }
 
@@ -311,7 +333,7 @@ func TestSenderReconnectsAfterServerRestart(t *testing.T) {
 		return cat, func() { cancel(); <-done }
 	}
 	_, stop := serve(ln)
-	s := newSender(t, SMTPConfig{Addr: addr, Security: SecurityPlain})
+	s := newSender(t, plainSMTP(addr))
 	if err := s.Send(context.Background(), testMessage(t, "a@example.com", "1")); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +368,9 @@ func TestSenderGivesUpWhenContextEnds(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), Security: SecurityPlain, Timeout: time.Hour})
+	cfg := plainSMTP(ln.Addr().String())
+	cfg.Timeout = time.Hour
+	s := newSender(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Send(ctx, testMessage(t, "a@example.com", "1")) }()
@@ -359,24 +383,34 @@ func TestSenderGivesUpWhenContextEnds(t *testing.T) {
 }
 
 func TestSenderConfig(t *testing.T) {
-	if _, err := NewSMTPSender(SMTPConfig{CAFile: filepath.Join(t.TempDir(), "missing.pem")}, nil); err == nil || !strings.Contains(err.Error(), "SMTP_CA_FILE") {
+	with := func(set func(c *SMTPConfig)) SMTPConfig {
+		c := DefaultConfig().SMTP
+		set(&c)
+		return c
+	}
+	if _, err := NewSMTPSender(with(func(c *SMTPConfig) { c.CAFile = filepath.Join(t.TempDir(), "missing.pem") }), nil); err == nil || !strings.Contains(err.Error(), "SMTP_CA_FILE") {
 		t.Errorf("missing CA file: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	_ = os.WriteFile(bad, []byte("not a certificate"), 0o600)
-	if _, err := NewSMTPSender(SMTPConfig{CAFile: bad}, nil); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+	if _, err := NewSMTPSender(with(func(c *SMTPConfig) { c.CAFile = bad }), nil); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("bad CA file: %v", err)
 	}
-	if _, err := NewSMTPSender(SMTPConfig{Security: "ssl"}, nil); err == nil {
+	if _, err := NewSMTPSender(with(func(c *SMTPConfig) { c.Security = "ssl" }), nil); err == nil {
 		t.Error("unknown security mode accepted")
+	}
+	// Zero means zero: a pool of no connections is refused, not enlarged.
+	if _, err := NewSMTPSender(with(func(c *SMTPConfig) { c.Connections = 0 }), nil); err == nil || !strings.Contains(err.Error(), "SMTP_CONNECTIONS") {
+		t.Errorf("no connections: %v", err)
 	}
 }
 
 func TestSenderPool(t *testing.T) {
 	serverTLS, caFile := selfSigned(t)
 	cat, ln := startCatcher(t, catcher.Config{TLS: serverTLS, RequireTLS: true, Users: map[string]string{"mailer": "s3cret"}, MaxMessages: 100}, false)
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), ServerName: "localhost", CAFile: caFile, Username: "mailer", Password: "s3cret",
-		Connections: 3, MessagesPerConnection: 5})
+	cfg := secureSMTP(ln.Addr().String(), caFile)
+	cfg.Connections, cfg.MessagesPerConnection = 3, 5
+	s := newSender(t, cfg)
 	const senders, each = 8, 5
 	var wg sync.WaitGroup
 	errs := make(chan error, senders*each)
@@ -413,7 +447,9 @@ func TestSenderPool(t *testing.T) {
 
 func TestSenderOneConnectionPerMessage(t *testing.T) {
 	cat, ln := startCatcher(t, catcher.Config{}, false)
-	s := newSender(t, SMTPConfig{Addr: ln.Addr().String(), Security: SecurityPlain, MessagesPerConnection: 1})
+	cfg := plainSMTP(ln.Addr().String())
+	cfg.MessagesPerConnection = 1
+	s := newSender(t, cfg)
 	for i := range 3 {
 		if err := s.Send(context.Background(), testMessage(t, "a@example.com", fmt.Sprint(i))); err != nil {
 			t.Fatal(err)

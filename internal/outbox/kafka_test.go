@@ -14,13 +14,12 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // TestRelayPublishesToKafka runs the relay against an in-process Kafka
 // (kfake) through the same client constructor the services use.
 func TestRelayPublishesToKafka(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		cluster, err := kfake.NewCluster(kfake.SeedTopics(1, events.Topic))
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +92,7 @@ func TestRelayPublishesToKafka(t *testing.T) {
 // delivery timeout by the time the broker is back; it must still go out,
 // also when the first produce request has to be retried.
 func TestRelayPublishesRowsOlderThanTheDeliveryTimeout(t *testing.T) {
-	db := sqldbtest.SQLite(t, migrations(t))
+	db := sqliteDB(t)
 	cluster, err := kfake.NewCluster(kfake.SeedTopics(1, events.Topic))
 	if err != nil {
 		t.Fatal(err)

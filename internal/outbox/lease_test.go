@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 	"kinoteka/internal/testkit"
 )
 
@@ -27,7 +26,7 @@ func round(t *testing.T, r *Relay) batch {
 }
 
 func TestLeaseOfACrashedRelayExpires(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		clk := testkit.NewClock(t0)
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"))
 		// A relay claims the rows and dies before producing them.
@@ -53,7 +52,7 @@ func TestLeaseOfACrashedRelayExpires(t *testing.T) {
 }
 
 func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		clk := testkit.NewClock(t0)
 		fake := newFake()
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"), msg("e3", "u1"))
@@ -86,7 +85,7 @@ func TestFailedRowBacksOffAloneAndKeepsItsKeyInOrder(t *testing.T) {
 }
 
 func TestRowBackoffDoublesUpToTheCap(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		clk := testkit.NewClock(t0)
 		fake := newFake()
 		fake.failCalls = 1000
@@ -112,7 +111,7 @@ func TestRowBackoffDoublesUpToTheCap(t *testing.T) {
 }
 
 func TestShutdownHandsClaimedRowsBack(t *testing.T) {
-	db := sqldbtest.SQLite(t, migrations(t))
+	db := sqliteDB(t)
 	clk := testkit.NewClock(t0)
 	fake := newFake()
 	fake.block = true
@@ -150,7 +149,7 @@ func TestShutdownHandsClaimedRowsBack(t *testing.T) {
 }
 
 func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		clk := testkit.NewClock(t0)
 		enqueue(t, db, msg("old", "u1"), msg("recent", "u2"))
 		r := stepRelay(db, newFake(), clk, "r", Options{Retention: 24 * time.Hour})
@@ -184,7 +183,7 @@ func TestRetentionDeletesOnlyOldPublishedRows(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		clk := testkit.NewClock(t0.Add(time.Minute))
 		fake := newFake()
 		fake.failKeys["u1"] = true

@@ -4,32 +4,15 @@
 // event that announces it are never half-done: if Kafka is down the rows wait,
 // and they go out when it returns.
 //
-// The table lives in the owning service's migrations (auth owns its
-// database). The relay expects these columns:
-//
-//	outbox (
-//	    id           integer primary key, ascending   -- publish order
-//	                 (SQLite: INTEGER PRIMARY KEY AUTOINCREMENT;
-//	                  PostgreSQL: BIGINT GENERATED ALWAYS AS IDENTITY)
-//	    event_id     text not null unique              -- the event's UUID
-//	    topic        text not null
-//	    msg_key      text not null                     -- Kafka record key (the user id)
-//	    event_type   text not null
-//	    payload      blob/bytea, nullable              -- the record value; set to NULL once
-//	                                                   -- published, because it may hold a secret
-//	    headers      text not null default '{}'        -- JSON object of extra record headers
-//	    created_at   timestamp/timestamptz not null
-//	    published_at timestamp/timestamptz, null while pending
-//	    attempts     integer not null default 0        -- failed produce attempts
-//	    last_error   text                              -- why the last attempt failed
-//	    lease_owner  text                              -- the relay holding the row, while it does
-//	    lease_until  timestamp/timestamptz             -- when that claim expires
-//	    next_attempt_at timestamp/timestamptz          -- a failed row waits until then
-//	    traceparent  text                              -- W3C trace context of the writer, nullable
-//	)
-//	index on (id) where published_at is null
-//	index on (msg_key, id) where published_at is null
-//	index on (published_at) where published_at is not null
+// The package owns its table: Migrate creates it in the service's database
+// (migrations/ holds the DDL for both engines) and records its versions in
+// a goose table of its own, so a service applies it next to its own
+// schema. The columns that need a word: payload is the record value, set to
+// NULL once published because it may hold a secret; headers is a JSON
+// object of extra record headers; attempts and last_error count and explain
+// failed produce attempts; lease_owner and lease_until are a relay's claim
+// on a row; next_attempt_at is when a failed row is tried again;
+// traceparent is the W3C trace context of the writer.
 //
 // Delivery is at least once: a crash between Kafka's acknowledgement and the
 // published_at update publishes a row again, so consumers de-duplicate on the

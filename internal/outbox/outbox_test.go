@@ -3,11 +3,9 @@ package outbox
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"sync"
@@ -21,16 +19,25 @@ import (
 	"kinoteka/internal/sqldb/sqldbtest"
 )
 
-//go:embed testdata/migrations
-var testdata embed.FS
-
-func migrations(t testing.TB) fs.FS {
+// each runs fn once per engine (sqldbtest.Each) on a database migrated by
+// Migrate, exactly as a service migrates its own.
+func each(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	t.Helper()
-	sub, err := fs.Sub(testdata, "testdata/migrations")
-	if err != nil {
+	sqldbtest.Each(t, nil, func(t *testing.T, db *sqldb.DB) { fn(t, migrated(t, db)) })
+}
+
+// sqliteDB is a migrated SQLite database.
+func sqliteDB(t testing.TB) *sqldb.DB {
+	t.Helper()
+	return migrated(t, sqldbtest.SQLite(t, nil))
+}
+
+func migrated(t testing.TB, db *sqldb.DB) *sqldb.DB {
+	t.Helper()
+	if err := Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	return sub
+	return db
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -85,7 +92,7 @@ func state(t *testing.T, db *sqldb.DB, eventID string) rowState {
 }
 
 func TestEnqueue(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		enqueue(t, db, msg("e1", "u1"))
 
@@ -245,7 +252,7 @@ func startRelayInto(t *testing.T, db *sqldb.DB, pub Publisher, opts Options, bat
 }
 
 func TestRelayRetriesUntilPublishedInOrderOnce(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		fake := newFake()
 		fake.failCalls = 3
 		enqueue(t, db, msg("e1", "u1"), msg("e2", "u2"), msg("e3", "u1"))
@@ -280,7 +287,7 @@ func TestRelayRetriesUntilPublishedInOrderOnce(t *testing.T) {
 }
 
 func TestRelayKeepsFailedRecordsPending(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		fake := newFake()
 		fake.failKeys["bad"] = true
 		enqueue(t, db, msg("e1", "good"), msg("e2", "bad"), msg("e3", "good"))
@@ -303,7 +310,7 @@ func TestRelayKeepsFailedRecordsPending(t *testing.T) {
 }
 
 func TestRelayAttemptEndsWhenThePublisherHangs(t *testing.T) {
-	db := sqldbtest.SQLite(t, migrations(t))
+	db := sqliteDB(t)
 	fake := newFake()
 	fake.block = true
 	enqueue(t, db, msg("e1", "u1"))
@@ -329,7 +336,7 @@ func TestRelayAttemptEndsWhenThePublisherHangs(t *testing.T) {
 }
 
 func TestPending(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		r := NewRelay(db, newFake(), discard, Options{})
 		ctx := context.Background()
 		if n, oldest, err := r.Pending(ctx); err != nil || n != 0 || !oldest.IsZero() {
@@ -361,7 +368,7 @@ func TestRelaysOfSeveralReplicasPublishEachRowOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+			each(t, func(t *testing.T, db *sqldb.DB) {
 				fake := newFake()
 				fake.hold = 20 * time.Millisecond
 				var msgs []Message

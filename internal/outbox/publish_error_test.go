@@ -6,11 +6,10 @@ import (
 	"testing"
 
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 func TestRelayReportsPublishErrors(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		fake := newFake()
 		fake.failCalls = 2
 		fake.failKeys["bad"] = true

@@ -13,7 +13,6 @@ import (
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
-	"kinoteka/internal/sqldb/sqldbtest"
 	"kinoteka/internal/telemetry"
 	"kinoteka/internal/testkit"
 )
@@ -59,7 +58,7 @@ func header(r *kgo.Record, key string) string {
 }
 
 func TestTraceparentStoredWithTheRow(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		traced := msg("e1", "u1")
 		traced.Traceparent = incoming
 		enqueue(t, db, traced, msg("e2", "u2"))
@@ -78,7 +77,7 @@ func TestTraceparentStoredWithTheRow(t *testing.T) {
 // The relay's publish span continues the stored trace, and the record
 // carries the span's own traceparent, so the consumer becomes its child.
 func TestRelayPublishSpanContinuesTheStoredTrace(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		exp := tracetest.NewInMemoryExporter()
 		tr := telemetry.New("auth", exp)
 		traced := msg("e1", "u1")
@@ -141,7 +140,7 @@ func TestRelayPublishSpanContinuesTheStoredTrace(t *testing.T) {
 // With tracing off the relay records nothing but still hands the stored
 // traceparent on, so the services around it can still join one trace.
 func TestRelayWithoutTracingPassesTheTraceparentOn(t *testing.T) {
-	sqldbtest.Each(t, migrations(t), func(t *testing.T, db *sqldb.DB) {
+	each(t, func(t *testing.T, db *sqldb.DB) {
 		traced := msg("e1", "u1")
 		traced.Traceparent, traced.Headers = incoming, map[string]string{"x-extra": "1"}
 		enqueue(t, db, traced, msg("e2", "u2"))

@@ -77,8 +77,27 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
+// MigrateOption changes how Migrate keeps track of a set of migrations.
+type MigrateOption func(*migrateOptions)
+
+type migrateOptions struct {
+	versionTable string
+}
+
+// VersionTable keeps the set's applied versions in table instead of goose's
+// default goose_db_version. Two sets that share a database — a service's
+// own schema and a package's such as the outbox's — each need their own
+// table, because each numbers its migrations from 1.
+func VersionTable(table string) MigrateOption {
+	return func(o *migrateOptions) { o.versionTable = table }
+}
+
 // Migrate applies every pending migration found in migrations/<dialect>/*.sql.
-func (db *DB) Migrate(ctx context.Context, migrations fs.FS) error {
+func (db *DB) Migrate(ctx context.Context, migrations fs.FS, opts ...MigrateOption) error {
+	var o migrateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	sub, err := fs.Sub(migrations, string(db.Dialect))
 	if err != nil {
 		return err
@@ -87,7 +106,11 @@ func (db *DB) Migrate(ctx context.Context, migrations fs.FS) error {
 	if db.Dialect == SQLite {
 		dialect = goose.DialectSQLite3
 	}
-	p, err := goose.NewProvider(dialect, db.DB, sub)
+	var gooseOpts []goose.ProviderOption
+	if o.versionTable != "" {
+		gooseOpts = append(gooseOpts, goose.WithTableName(o.versionTable))
+	}
+	p, err := goose.NewProvider(dialect, db.DB, sub, gooseOpts...)
 	if err != nil {
 		return fmt.Errorf("sqldb: migrations: %w", err)
 	}

@@ -31,6 +31,9 @@ var (
 	errUnknownKid = errors.New("unknown kid")
 	errKeyAlg     = errors.New("key made for another algorithm")
 	errNoSubject  = errors.New("no sub")
+	errCritical   = errors.New("unknown critical header")
+	// errNotNumericDate: exp, nbf or iat is not a JSON number.
+	errNotNumericDate = errors.New("date claim not a number")
 	// errKeysUnavailable: the kid was unknown and fetching the JWK set failed.
 	errKeysUnavailable = errors.New("JWK set unavailable")
 )
@@ -50,7 +53,7 @@ func FailureReason(err error) string {
 		return ReasonKeysUnavailable
 	case errors.Is(err, errKeyAlg), errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return ReasonSignature
-	case errors.Is(err, errWrongType), errors.Is(err, errNoSubject):
+	case errors.Is(err, errWrongType), errors.Is(err, errNoSubject), errors.Is(err, errCritical), errors.Is(err, errNotNumericDate):
 		return ReasonClaims
 	case errors.Is(err, errTooLarge), errors.Is(err, errNoKid), errors.Is(err, jwt.ErrTokenMalformed):
 		return ReasonMalformed

@@ -3,6 +3,8 @@ package tokens
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +176,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	}
 	var claims accessClaims
 	t, err := v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: a recipient must refuse a critical extension it
+		// does not understand, and this verifier understands none.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, fmt.Errorf("%w: crit header %v", errCritical, t.Header["crit"])
+		}
+		if err := numericDates(t.Raw); err != nil {
+			return nil, err
+		}
 		if typ, _ := t.Header["typ"].(string); typ != TokenType && typ != "application/"+TokenType {
 			return nil, fmt.Errorf("%w: %q is not %s", errWrongType, typ, TokenType)
 		}
@@ -209,6 +219,30 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		v.verified.put(token, p, v.cfg.Now())
 	}
 	return p, nil
+}
+
+// numericDates refuses exp, nbf and iat that are not JSON numbers: RFC 7519
+// §2 defines NumericDate as a number, and the JWT library would also take a
+// string of digits.
+func numericDates(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return jwt.ErrTokenMalformed
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err)
+	}
+	var dates struct{ Exp, Nbf, Iat json.RawMessage }
+	if err := json.Unmarshal(payload, &dates); err != nil {
+		return fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err)
+	}
+	for name, v := range map[string]json.RawMessage{"exp": dates.Exp, "nbf": dates.Nbf, "iat": dates.Iat} {
+		if len(v) > 0 && (v[0] == '"' || v[0] == '{' || v[0] == '[' || v[0] == 't' || v[0] == 'f') {
+			return fmt.Errorf("%w: %s is %s, not a NumericDate", errNotNumericDate, name, v)
+		}
+	}
+	return nil
 }
 
 func fail(cause error) error {

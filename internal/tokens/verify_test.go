@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,6 +274,11 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		{"wrong aud", forge(t, rs, authKey(), f.header(), with(f.claims(), "aud", []string{"another-service"}))},
 		{"no aud", forge(t, rs, authKey(), f.header(), with(f.claims(), "aud", nil))},
 		{"no sub", forge(t, rs, authKey(), f.header(), with(f.claims(), "sub", nil))},
+		{"unknown critical header (RFC 7515 §4.1.11)", forge(t, rs, authKey(), with(f.header(), "crit", []string{"exp-ext"}, "exp-ext", true), f.claims())},
+		{"empty crit header", forge(t, rs, authKey(), with(f.header(), "crit", []string{}), f.claims())},
+		{"exp as a string (RFC 7519: NumericDate is a number)", forge(t, rs, authKey(), f.header(), with(f.claims(), "exp", strconv.FormatInt(now+600, 10)))},
+		{"nbf as a string", forge(t, rs, authKey(), f.header(), with(f.claims(), "nbf", strconv.FormatInt(now, 10)))},
+		{"iat as a string", forge(t, rs, authKey(), f.header(), with(f.claims(), "iat", strconv.FormatInt(now, 10)))},
 		{"typ JWT", forge(t, rs, authKey(), with(f.header(), "typ", "JWT"), f.claims())},
 		{"typ missing", forge(t, rs, authKey(), with(f.header(), "typ", nil), f.claims())},
 		{"typ not a string", forge(t, rs, authKey(), with(f.header(), "typ", 1), f.claims())},

@@ -40,24 +40,10 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 
--- The transactional outbox (see package kinoteka/internal/outbox).
-CREATE TABLE outbox (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
-    topic        TEXT NOT NULL,
-    msg_key      TEXT NOT NULL,
-    event_type   TEXT NOT NULL,
-    payload      BLOB,                                 -- NULL once published
-    headers      TEXT NOT NULL DEFAULT '{}',
-    created_at   TIMESTAMP NOT NULL,
-    published_at TIMESTAMP,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    last_error   TEXT
-);
-CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
+-- The outbox table that was made here is the outbox package's now
+-- (outbox.Migrate, kinoteka/internal/outbox/migrations).
 
 -- +goose Down
-DROP TABLE outbox;
 DROP TABLE refresh_tokens;
 DROP TABLE one_time_codes;
 DROP TABLE users;

@@ -1,8 +1,6 @@
 -- +goose Up
--- The W3C traceparent of the request that wrote the row: the relay's publish
--- span continues that trace, so one trace follows a registration from the
--- HTTP request through Kafka to the SMTP send. NULL when it was not traced.
-ALTER TABLE outbox ADD COLUMN traceparent TEXT;
+-- This version added the outbox's traceparent column. The outbox package
+-- owns that table now (outbox.Migrate) and makes it whole, so the version
+-- stays, empty, to keep auth's numbering.
 
 -- +goose Down
-ALTER TABLE outbox DROP COLUMN traceparent;

@@ -9,9 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,71 +22,6 @@ import (
 	"kinoteka/internal/testkit"
 	"kinoteka/internal/tokens"
 )
-
-func TestLoadConfig(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
-	cfg, err := LoadConfig(env())
-	want := Config{DatabaseURL: "sqlite:data/films.db", JWKSURL: "http://127.0.0.1:8081/.well-known/jwks.json",
-		Issuer: "http://127.0.0.1:8081", Audience: "kinoteka", SeedDemo: true,
-		TokenCacheSize: DefaultTokenCacheSize, ReadCacheTTL: DefaultReadCacheTTL}
-	if err != nil || !reflect.DeepEqual(cfg, want) {
-		t.Errorf("defaults: %+v, %v", cfg, err)
-	}
-	cfg, err = LoadConfig(env("FILMS_DATABASE_URL", "postgres://films:secret@db:5432/films", "FILMS_JWKS_URL", "https://auth.example/.well-known/jwks.json",
-		"FILMS_ISSUER", "https://auth.example", "FILMS_AUDIENCE", "kino", "FILMS_SEED_DEMO", "false",
-		"FILMS_JWT_PUBLIC_KEY_FILE", "/keys/auth.pem", "FILMS_TOKEN_CACHE_SIZE", "500", "FILMS_READ_CACHE_TTL", "30s",
-		"FILMS_ALGORITHMS", "RS256, EdDSA"))
-	want = Config{DatabaseURL: "postgres://films:secret@db:5432/films", JWKSURL: "https://auth.example/.well-known/jwks.json",
-		Issuer: "https://auth.example", Audience: "kino", SeedDemo: false,
-		PublicKeyFile: "/keys/auth.pem", TokenCacheSize: 500, ReadCacheTTL: 30 * time.Second,
-		Algorithms: []string{"RS256", "EdDSA"}}
-	if err != nil || !reflect.DeepEqual(cfg, want) {
-		t.Errorf("set: %+v, %v", cfg, err)
-	}
-	// A key file without a JWK set URL: static keys alone; 0 turns caches off.
-	cfg, err = LoadConfig(env("FILMS_JWT_PUBLIC_KEY_FILE", "/keys/auth.pem", "FILMS_TOKEN_CACHE_SIZE", "0", "FILMS_READ_CACHE_TTL", "0"))
-	if err != nil || cfg.JWKSURL != "" || cfg.PublicKeyFile != "/keys/auth.pem" || cfg.TokenCacheSize >= 0 || cfg.ReadCacheTTL >= 0 {
-		t.Errorf("static keys, caches off: %+v, %v", cfg, err)
-	}
-	for _, tc := range []struct {
-		env     []string
-		mention []string
-	}{
-		{[]string{"FILMS_DATABASE_URL", "mysql://x"}, []string{"FILMS_DATABASE_URL"}},
-		{[]string{"FILMS_DATABASE_URL", "sqlite:"}, []string{"FILMS_DATABASE_URL"}},
-		{[]string{"FILMS_JWKS_URL", "ftp://auth/jwks"}, []string{"FILMS_JWKS_URL"}},
-		{[]string{"FILMS_JWKS_URL", "/jwks.json"}, []string{"FILMS_JWKS_URL"}},
-		{[]string{"FILMS_SEED_DEMO", "yes please"}, []string{"FILMS_SEED_DEMO"}},
-		{[]string{"FILMS_SEED_DEMO", "maybe", "FILMS_JWKS_URL", "nope"}, []string{"FILMS_SEED_DEMO", "FILMS_JWKS_URL"}},
-		{[]string{"FILMS_TOKEN_CACHE_SIZE", "-1"}, []string{"FILMS_TOKEN_CACHE_SIZE"}},
-		{[]string{"FILMS_TOKEN_CACHE_SIZE", "many"}, []string{"FILMS_TOKEN_CACHE_SIZE"}},
-		{[]string{"FILMS_READ_CACHE_TTL", "5"}, []string{"FILMS_READ_CACHE_TTL"}},
-		{[]string{"FILMS_READ_CACHE_TTL", "-1s"}, []string{"FILMS_READ_CACHE_TTL"}},
-		{[]string{"FILMS_READ_CACHE_TTL", "2h"}, []string{"FILMS_READ_CACHE_TTL"}},
-		{[]string{"FILMS_ALGORITHMS", "HS256"}, []string{"FILMS_ALGORITHMS"}},
-		{[]string{"FILMS_ALGORITHMS", "none"}, []string{"FILMS_ALGORITHMS"}},
-	} {
-		_, err := LoadConfig(env(tc.env...))
-		if err == nil {
-			t.Errorf("%v: accepted", tc.env)
-			continue
-		}
-		for _, m := range tc.mention {
-			if !strings.Contains(err.Error(), m) {
-				t.Errorf("%v: error %q does not name %s", tc.env, err, m)
-			}
-		}
-	}
-	if got := redactedDatabaseURL("postgres://films:secret@db:5432/films"); strings.Contains(got, "secret") {
-		t.Errorf("redacted URL %q shows the password", got)
-	}
-}
 
 // running is one Run in a goroutine.
 type running struct {
@@ -171,7 +107,8 @@ func TestRun(t *testing.T) {
 			deadURL := "http://" + testkit.FreeAddr(t) + "/.well-known/jwks.json"
 			auth := newAuthServer(t)
 
-			cfg := Config{DatabaseURL: dbURL, JWKSURL: deadURL, Issuer: testIssuer, Audience: testAudience, SeedDemo: true}
+			cfg := DefaultConfig()
+			cfg.DatabaseURL, cfg.JWKSURL, cfg.Issuer, cfg.Audience = dbURL, deadURL, testIssuer, testAudience
 			r := startRun(t, cfg)
 			status, body := get(t, r.url+"/v1/films", "")
 			var page pageJSON
@@ -236,9 +173,10 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Config{DatabaseURL: "mysql://x", JWKSURL: DefaultJWKSURL, Issuer: "i", Audience: "a"},
-		slog.New(slog.DiscardHandler), ln)
-	if err == nil || !strings.Contains(err.Error(), "DatabaseURL") {
+	cfg := DefaultConfig()
+	cfg.DatabaseURL = "mysql://x"
+	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler), ln)
+	if err == nil || !strings.Contains(err.Error(), "FILMS_DATABASE_URL") {
 		t.Errorf("Run(bad config) = %v", err)
 	}
 	// The listener was released.
@@ -300,8 +238,9 @@ func TestRunWithStaticPublicKey(t *testing.T) {
 	deadURL := "http://" + testkit.FreeAddr(t) + "/.well-known/jwks.json"
 	for name, jwksURL := range map[string]string{"static only": "", "beside a dead JWK set": deadURL} {
 		t.Run(name, func(t *testing.T) {
-			cfg := Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "films.db"), JWKSURL: jwksURL,
-				Issuer: testIssuer, Audience: testAudience, PublicKeyFile: keyFile, TokenCacheSize: 10}
+			cfg := DefaultConfig()
+			cfg.DatabaseURL, cfg.JWKSURL, cfg.Issuer, cfg.Audience = "sqlite:"+filepath.Join(t.TempDir(), "films.db"), jwksURL, testIssuer, testAudience
+			cfg.PublicKeyFile, cfg.TokenCacheSize = keyFile, 10
 			r := startRun(t, cfg)
 			if status, body := get(t, r.url+"/v1/me/favorites", liveToken(t)); status != http.StatusOK {
 				t.Errorf("a personal route with a static key: %d %s", status, body)
@@ -320,9 +259,69 @@ func TestRunWithStaticPublicKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "films.db"), Issuer: "i", Audience: "a", PublicKeyFile: bad},
-		slog.New(slog.DiscardHandler), ln)
+	cfg := DefaultConfig()
+	cfg.DatabaseURL, cfg.JWKSURL, cfg.PublicKeyFile = "sqlite:"+filepath.Join(t.TempDir(), "films.db"), "", bad
+	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler), ln)
 	if err == nil || !strings.Contains(err.Error(), "public key") {
 		t.Errorf("Run with a bad key file = %v", err)
+	}
+}
+
+// Run stops the JWK-set refresh and waits for it before it returns, even
+// when the refresh is stuck on an auth that does not answer: no goroutine
+// of the service outlives Run.
+func TestRunWaitsForKeyRefresh(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select { // hang like an auth that accepted the connection and froze
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer jwks.Close()
+	defer close(release)
+
+	cfg := DefaultConfig()
+	cfg.DatabaseURL, cfg.JWKSURL, cfg.Issuer, cfg.Audience = "sqlite:"+filepath.Join(t.TempDir(), "films.db"), jwks.URL, testIssuer, testAudience
+	cfg.SeedDemo = false
+	r := startRun(t, cfg)
+	<-arrived // the refresh at start is in flight
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v after a clean stop", err)
+	}
+	buf := make([]byte, 1<<20)
+	if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "films.refreshKeys") {
+		t.Errorf("the key refresh still runs after Run returned:\n%s", stacks)
+	}
+}
+
+// Run takes the configuration as it is: DefaultConfig's read cache is on
+// (answers may be reused for its TTL), and a ReadCacheTTL of 0 is off, not
+// "the default".
+func TestRunReadCacheFollowsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want string
+	}{{DefaultConfig().ReadCacheTTL, "public, max-age=5"}, {0, "public, no-cache"}} {
+		cfg := DefaultConfig()
+		cfg.DatabaseURL, cfg.JWKSURL, cfg.ReadCacheTTL = "sqlite:"+filepath.Join(t.TempDir(), "films.db"), "", tc.ttl
+		cfg.PublicKeyFile = writePublicKeyPEM(t)
+		r := startRun(t, cfg)
+		resp, err := http.Get(r.url + "/v1/films/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != http.StatusOK || cc != tc.want {
+			t.Errorf("ReadCacheTTL %v: %d, Cache-Control %q; want 200, %q", tc.ttl, resp.StatusCode, cc, tc.want)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

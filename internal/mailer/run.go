@@ -7,7 +7,8 @@
 // keeps a re-delivered event from being mailed twice and tells operators
 // what happened to each event's mail (GET /v1/deliveries/{event_id}).
 //
-// Configuration (LoadConfig) comes from these environment variables:
+// Configuration (LoadConfig, on top of DefaultConfig) comes from these
+// environment variables; any may instead be given as NAME_FILE:
 //
 //	KAFKA_BROKERS          comma-separated seeds, default 127.0.0.1:9092
 //	KAFKA_TLS              true to connect to Kafka with TLS
@@ -27,25 +28,35 @@
 //	MAILER_DATABASE_URL    the delivery log: sqlite:PATH or postgres://…, default sqlite:data/mailer.db
 //	MAILER_MAX_ATTEMPTS    attempts at a message the server keeps deferring (4yz) before it is dead-lettered, default 10
 //	MAILER_LOG_RETENTION   how long delivery log entries are kept, default 168h
+//
+// The mailer takes the original mailer's place with that one's environment
+// unchanged: where ours are unset it reads the original design's variables
+// instead, and logs at start which it used and which it ignored.
+//
+//	KAFKA_TOPIC            for MAIL_TOPIC
+//	MAIL_HOST, MAIL_PORT   for SMTP_ADDR (each replaces its half of the default)
+//	MAIL_USER, MAIL_PASS   for SMTP_USERNAME, SMTP_PASSWORD (as a pair)
+//	MAIL_FROM_NAME         for the display name of SMTP_FROM (the address stays ours)
 package mailer
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/launch"
 )
 
 // Run consumes until ctx is done, serving /healthz, /readyz (Kafka and the
 // delivery log reachable), /metrics and GET /v1/deliveries/{event_id} on ln,
-// then shuts down gracefully: it stops fetching, finishes the sends in
-// flight, commits, leaves the group and closes its connections.
+// then shuts down gracefully: it stops serving, stops fetching, finishes
+// the sends in flight, commits, leaves the group and closes its
+// connections. cfg is validated, never completed: build it from
+// DefaultConfig (or LoadConfig).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	return run(ctx, cfg, log, ln, defaultTuning, nil)
 }
@@ -53,8 +64,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 // run is Run with its tuning and, for tests, a Sender in place of SMTP.
 func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tune tuning, send Sender) error {
 	defer ln.Close()
-	cfg, err := cfg.normalize()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	if log == nil {
@@ -87,6 +97,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
 		tr: cfg.Tracing.Tracer("kinoteka/mailer"),
 	}
+	// The client is the consumer worker's from here on: it commits and
+	// closes it when it stops.
 	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
 	if err != nil {
 		return err
@@ -94,48 +106,25 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	c.cl = cl
 	metrics.Registry.MustRegister(newLagCollector(cl, cfg.Group))
 	c.dlq = &deadLetters{cl: cl, topic: events.DLQ(cfg.Topic), log: log}
+	cfg.original.log(log)
 	log.Info("mailer starting", "config", cfg, "health", ln.Addr().String())
 
-	handler := cfg.Tracing.HTTP(routes(log, deliveries, metrics, map[string]httpapi.Check{
+	// The ops server stops first (probes and /metrics use the client),
+	// then the consumer finishes its sends and leaves the group; the
+	// sender and the delivery log close last, by the defers above.
+	lc := launch.Lifecycle{Log: log}
+	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, map[string]httpapi.Check{
 		"kafka":        func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
 		"delivery_log": deliveries.Ping,
 	}))
-	// The HTTP server outlives the consumer by the shutdown, so probes
-	// keep answering while the last messages are finished.
-	consumeCtx, stopConsuming := context.WithCancel(ctx)
-	defer stopConsuming()
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopHTTP()
-	httpErr := make(chan error, 1)
-	go func() {
-		err := httpapi.Serve(httpCtx, ln, handler)
-		if err != nil {
-			stopConsuming() // no health endpoint, no service
-		}
-		httpErr <- err
-	}()
-	housekeepingDone := make(chan struct{})
-	go func() {
-		defer close(housekeepingDone)
-		c.housekeeping(consumeCtx, cfg.LogRetention)
-	}()
-
-	c.run(consumeCtx)
-
-	log.Info("mailer stopping")
-	commitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := cl.CommitMarkedOffsets(commitCtx); err != nil {
-		log.Warn("final commit failed; finished records may be handled again", "err", err)
-	}
-	cancel()
-	cl.CloseAllowingRebalance()
-	<-housekeepingDone
-	stopHTTP()
-	if err := <-httpErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	lc.Go("consumer", c.consume)
+	lc.Go("housekeeping", func(ctx context.Context) error {
+		c.housekeeping(ctx, cfg.LogRetention)
+		return nil
+	})
+	err = lc.Run(ctx)
 	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load())
-	return nil
+	return err
 }
 
 // housekeeping deletes delivery log entries past their retention, now and

@@ -5,21 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"kinoteka/internal/apidocs"
 	"kinoteka/internal/httpapi"
 )
-
-// routes is the mailer's HTTP API: probes, metrics and the delivery log.
-// It listens on the operators' port (MAILER_ADDR, loopback by default).
-func routes(log *slog.Logger, deliveries *DeliveryLog, metrics *httpapi.Metrics, checks map[string]httpapi.Check) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /v1/deliveries/{event_id}", handleDelivery(log, deliveries))
-	mux.Handle("GET /metrics", metrics.Handler())
-	mux.Handle("GET /openapi.json", apidocs.Mailer.ServeJSON())
-	mux.Handle("GET /docs", apidocs.Mailer.ServePage())
-	httpapi.Health(mux, checks)
-	return httpapi.Stack{Log: log, Metrics: metrics}.Handler(mux)
-}
 
 // deliveryResponse answers "what happened to the mail of event X".
 type deliveryResponse struct {

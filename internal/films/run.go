@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"kinoteka/internal/httpapi"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/tokens"
 )
 
@@ -17,17 +17,19 @@ import (
 const Leeway = 60 * time.Second
 
 // Run opens and migrates the database, seeds the demo catalogue when asked
-// and the catalogue is empty, then serves the API on ln until ctx is done and
-// shuts down gracefully. It does not need auth to start: the JWK set is
-// fetched on the first token, and catalogue reads need no token.
+// and the catalogue is empty, then serves the API on ln until ctx is done:
+// it drains the requests in flight, stops the JWK-set refresh and waits for
+// it, and closes the database last. It does not need auth to start: the JWK
+// set is fetched in the background and on the first token, and catalogue
+// reads need no token. cfg is taken as it is (see DefaultConfig).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	defer ln.Close() // also on the early returns, so the port is not held
-	if err := cfg.validate(nil); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log.Info("films starting", "addr", ln.Addr().String(), "database", redactedDatabaseURL(cfg.DatabaseURL),
 		"jwks_url", cfg.JWKSURL, "public_key_file", cfg.PublicKeyFile, "issuer", cfg.Issuer, "audience", cfg.Audience,
-		"seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL)
+		"algorithms", cfg.Algorithms, "seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL)
 
 	var static []crypto.PublicKey
 	if cfg.PublicKeyFile != "" {
@@ -47,7 +49,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	if err != nil {
 		return fmt.Errorf("films: database: %w", err)
 	}
-	defer store.Close()
+	defer store.Close() // after lc.Run: no request or worker uses it any more
 
 	if cfg.SeedDemo {
 		start := time.Now()
@@ -60,19 +62,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		}
 	}
 
+	tokenCache := cfg.TokenCacheSize
+	if tokenCache == 0 {
+		tokenCache = -1 // tokens reads 0 as its own default size, and -1 as off
+	}
 	verifier := tokens.NewVerifier(tokens.VerifierConfig{
 		JWKSURL:    cfg.JWKSURL,
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
 		Leeway:     Leeway,
 		StaticKeys: static,
-		CacheSize:  cfg.TokenCacheSize,
+		CacheSize:  tokenCache,
 		Algorithms: cfg.Algorithms,
 	})
+
+	lc := launch.Lifecycle{Log: log}
+	lc.Serve("films", ln, routes(log, store, verifier, cfg.ReadCacheTTL, cfg.Tracing))
 	if cfg.JWKSURL != "" {
-		go refreshKeys(ctx, log, verifier)
+		lc.Go("JWK set refresh", func(ctx context.Context) error {
+			refreshKeys(ctx, log, verifier)
+			return nil
+		})
 	}
-	return httpapi.Serve(ctx, ln, cfg.Tracing.HTTP(newHandler(log, store, verifier, cfg.ReadCacheTTL)))
+	err = lc.Run(ctx)
+	log.Info("films stopped")
+	return err
 }
 
 // keysRefreshEvery is how often films re-reads auth's JWK set on its own,
@@ -81,8 +95,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 const keysRefreshEvery = 10 * time.Minute
 
 // refreshKeys fetches the JWK set at start — so the keys are at hand if auth
-// goes down before the first token arrives — and then on a timer. A failed
-// fetch keeps the last good set.
+// goes down before the first token arrives — and then on a timer, until ctx
+// ends. A failed fetch keeps the last good set.
 func refreshKeys(ctx context.Context, log *slog.Logger, v *tokens.Verifier) {
 	t := time.NewTicker(keysRefreshEvery)
 	defer t.Stop()
