@@ -1,7 +1,6 @@
 package web
 
 import (
-	"go/build"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -152,38 +151,6 @@ func TestLocalPath(t *testing.T) {
 	}
 	if got := withFlash("/favourites?cursor=x", "signed_in"); got != "/favourites?cursor=x&m=signed_in" {
 		t.Errorf("withFlash: %s", got)
-	}
-}
-
-// web is a client of auth and films like any other: it imports neither,
-// directly or through another package of ours.
-func TestWebImportsNoService(t *testing.T) {
-	forbidden := []string{"kinoteka/internal/auth", "kinoteka/internal/films", "kinoteka/internal/mailer", "kinoteka/internal/sqldb"}
-	seen := map[string]bool{}
-	var walk func(path, dir string)
-	walk = func(path, dir string) {
-		if seen[path] {
-			return
-		}
-		seen[path] = true
-		pkg, err := build.Default.Import(path, dir, 0)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		for _, imp := range pkg.Imports { // not TestImports: tests may start the real services
-			if slices.Contains(forbidden, imp) {
-				t.Errorf("%s imports %s", path, imp)
-			}
-			if strings.HasPrefix(imp, "kinoteka/") {
-				walk(imp, dir)
-			}
-		}
-	}
-	wd, _ := os.Getwd()
-	walk("kinoteka/internal/web", wd)
-	walk("kinoteka/cmd/web", wd)
-	if !seen["kinoteka/internal/httpapi"] {
-		t.Fatal("the walk did not follow the imports")
 	}
 }
 
