@@ -6,7 +6,6 @@ package launch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"kinoteka/internal/config"
 	"kinoteka/internal/telemetry"
 )
 
@@ -51,24 +51,32 @@ func Main[C any](s Service[C]) {
 // "healthcheck" it instead probes the running service's /healthz and returns
 // an error unless it answers 200.
 func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(string) string, stdout io.Writer) error {
-	addr := getenv(s.AddrEnv)
-	if addr == "" {
-		addr = s.DefaultAddr
-	}
+	env := config.NewEnv(getenv)
+	addr, level := s.DefaultAddr, "info"
+	env.String(s.AddrEnv, &addr)
 	if len(args) == 1 && args[0] == "healthcheck" {
 		return Probe(ctx, addr)
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("usage: %s [healthcheck] (configured by environment variables, see docs/operations.md)", s.Name)
 	}
-	log := Logger(stdout, getenv("LOG_LEVEL")).With("service", s.Name)
-	env := &FileEnv{Getenv: getenv}
-	cfg, err := s.Load(env.Get)
-	if err := errors.Join(env.Err(), err); err != nil {
+	env.Func("LOG_LEVEL", func(v string) error {
+		if _, err := ParseLevel(v); err != nil {
+			return err
+		}
+		level = v
+		return nil
+	})
+	if err := env.Err(); err != nil {
+		return fmt.Errorf("%s: config: %w", s.Name, err)
+	}
+	log := Logger(stdout, level).With("service", s.Name)
+	cfg, err := s.Load(getenv)
+	if err != nil {
 		return fmt.Errorf("%s: config: %w", s.Name, err)
 	}
 	if s.Tracing != nil {
-		tr, err := telemetry.FromEnv(ctx, s.Name, env.Get)
+		tr, err := telemetry.FromEnv(ctx, s.Name, getenv)
 		if err != nil {
 			return fmt.Errorf("%s: tracing: %w", s.Name, err)
 		}
@@ -93,38 +101,19 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 	return nil
 }
 
-// FileEnv follows the Docker secrets convention: when NAME is unset and
-// NAME_FILE names a file, NAME's value is that file's content without the
-// trailing newline, so secrets never have to sit in the environment.
-type FileEnv struct {
-	Getenv func(string) string
-	err    error
+// ParseLevel reads a log level: debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return l, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
 }
-
-// Get returns NAME's value, from the environment or from NAME_FILE.
-func (f *FileEnv) Get(name string) string {
-	if v := f.Getenv(name); v != "" {
-		return v
-	}
-	path := f.Getenv(name + "_FILE")
-	if path == "" {
-		return ""
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		f.err = errors.Join(f.err, fmt.Errorf("%s_FILE: %w", name, err))
-		return ""
-	}
-	return strings.TrimRight(string(b), "\r\n")
-}
-
-// Err reports every NAME_FILE that could not be read.
-func (f *FileEnv) Err() error { return f.err }
 
 // Logger returns a JSON logger at the named level (debug, info, warn, error).
 func Logger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil {
+	l, err := ParseLevel(level)
+	if err != nil {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
