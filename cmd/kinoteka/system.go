@@ -100,7 +100,7 @@ func (s *system) startBroker() error {
 	c, err := kfake.NewCluster(
 		kfake.Ports(s.brokerPort),
 		kfake.DataDir(filepath.Join(s.cfg.DataDir, "kafka")),
-		kfake.SeedTopics(int32(s.cfg.Partitions), events.Topic, events.DLQ(events.Topic)),
+		kfake.SeedTopics(int32(s.cfg.Partitions), events.Topic, events.DLQ(events.Topic), events.UsersTopic, events.DLQ(events.UsersTopic)),
 	)
 	if err != nil {
 		return fmt.Errorf("start Kafka broker on port %d (change it with -kafka-addr): %w", s.brokerPort, err)
@@ -177,6 +177,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	filmsCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "films.db")
 	filmsCfg.JWKSURL = s.authURL() + "/.well-known/jwks.json"
 	filmsCfg.Issuer = s.authURL()
+	filmsCfg.Kafka.Brokers = brokers
 	filmsCfg.Tracing = s.tracing["films"]
 	mailerCfg := mailer.DefaultConfig()
 	mailerCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db")

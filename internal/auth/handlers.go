@@ -24,6 +24,7 @@ func handleRegister(log *slog.Logger, svc *service) http.Handler {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 		Locale   string `json:"locale"`
+		Name     string `json:"name"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -31,7 +32,7 @@ func handleRegister(log *slog.Logger, svc *service) http.Handler {
 			fail(w, r, log, err)
 			return
 		}
-		if err := svc.Register(r.Context(), req.Email, req.Password, req.Locale); err != nil {
+		if err := svc.RegisterNamed(r.Context(), req.Email, req.Password, req.Locale, req.Name); err != nil {
 			fail(w, r, log, err)
 			return
 		}
@@ -96,13 +97,6 @@ func handleLogin(log *slog.Logger, svc *service) http.Handler {
 }
 
 func handleMe(log *slog.Logger, svc *service) http.Handler {
-	type response struct {
-		ID            string    `json:"id"`
-		Email         string    `json:"email"`
-		EmailVerified bool      `json:"email_verified"`
-		Roles         []string  `json:"roles"`
-		CreatedAt     time.Time `json:"created_at"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
 		if !ok {
@@ -114,10 +108,7 @@ func handleMe(log *slog.Logger, svc *service) http.Handler {
 			fail(w, r, log, err)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		httpapi.JSON(w, http.StatusOK, response{
-			ID: u.ID, Email: u.Email, EmailVerified: u.Verified(), Roles: u.Roles, CreatedAt: u.CreatedAt,
-		})
+		writeMe(w, u)
 	})
 }
 
@@ -151,7 +142,7 @@ func handleDiscovery(issuer string, algs []string) http.Handler {
 		"id_token_signing_alg_values_supported": algs,
 		"subject_types_supported":               []string{"public"},
 		"response_types_supported":              []string{"token"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "email", "email_verified", "roles"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "email", "email_verified", "roles", "sid"},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", publicMaxAge)

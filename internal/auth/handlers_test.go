@@ -181,7 +181,7 @@ func TestUnroutedRequestsGetProblems(t *testing.T) {
 	}{
 		{"GET", "/nope", http.StatusNotFound, ""},
 		{"GET", "/v1/auth/login", http.StatusMethodNotAllowed, "POST"},
-		{"DELETE", "/v1/auth/me", http.StatusMethodNotAllowed, "GET"},
+		{"PUT", "/v1/auth/me", http.StatusMethodNotAllowed, "GET"},
 	} {
 		w := do(t, h, tc.method, tc.path, "", "")
 		var p httpapi.Problem

@@ -163,8 +163,8 @@ func TestMigrateUpgradesOldDatabases(t *testing.T) {
 					if got := schema(t, db); !slices.Equal(got, want) {
 						t.Errorf("upgraded schema differs from a new one:\n got %q\nwant %q", got, want)
 					}
-					if v := maxVersion(t, db, "goose_db_version"); v != 4 {
-						t.Errorf("auth's version = %d, want 4", v)
+					if v := maxVersion(t, db, "goose_db_version"); v != 5 {
+						t.Errorf("auth's version = %d, want 5", v)
 					}
 					if v := maxVersion(t, db, outbox.VersionTable); v != 1 {
 						t.Errorf("the outbox's version = %d, want 1", v)

@@ -140,8 +140,19 @@ func (s *service) newID() (string, error) {
 //   - verified address: nothing happens (the password is hashed all the same,
 //     so the answer takes about as long).
 func (s *service) Register(ctx context.Context, email, password, locale string) error {
+	return s.RegisterNamed(ctx, email, password, locale, "")
+}
+
+// RegisterNamed is Register with a display name ("" for none: people then
+// see events.DisplayName's default). A pending account's name is replaced
+// like its password.
+func (s *service) RegisterNamed(ctx context.Context, email, password, locale, name string) error {
 	var bad fieldErrors
-	email, msg := parseEmail(email)
+	name, msg := parseOptionalName(name)
+	if msg != "" {
+		bad.add("name", msg)
+	}
+	email, msg = parseEmail(email)
 	if msg != "" {
 		bad.add("email", msg)
 	}
@@ -180,7 +191,7 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 		case apperr.Is(err, apperr.NotFound):
 			u = User{
 				ID: newID, Email: email, PasswordHash: hash, Status: StatusPending, Locale: locale,
-				Roles: []string{"user"}, CreatedAt: now, UpdatedAt: now,
+				Roles: []string{"user"}, CreatedAt: now, UpdatedAt: now, Name: name,
 			}
 			if err := tx.CreateUser(ctx, u); err != nil {
 				return err
@@ -197,6 +208,9 @@ func (s *service) Register(ctx context.Context, email, password, locale string) 
 				return err
 			}
 			if err := tx.UpdatePending(ctx, u.ID, hash, locale, now); err != nil {
+				return err
+			}
+			if err := tx.SetPendingName(ctx, u.ID, name); err != nil {
 				return err
 			}
 			u.Locale, outcome = locale, "updated"
@@ -381,6 +395,11 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 		if err := tx.Activate(ctx, u.ID, now); err != nil {
 			return err
 		}
+		if !u.Verified() { // the account is real now: others may show its name
+			if err := s.publishUser(ctx, tx, u, now); err != nil {
+				return err
+			}
+		}
 		refresh, family, err = s.newFamily(ctx, tx.queries, u.ID, now)
 		return err
 	})
@@ -391,7 +410,7 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 		u.Status, u.VerifiedAt = StatusActive, now
 	}
 	s.audit(ctx, auditEvent{Event: evVerified, UserID: u.ID, Email: u.Email, Detail: map[string]string{"family": family}})
-	return s.tokens(u, refresh)
+	return s.tokens(u, refresh, family)
 }
 
 // Login checks an email and password. Any wrong pair is 401
@@ -450,7 +469,7 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 		return Tokens{}, err
 	}
 	s.audit(ctx, auditEvent{Event: evLoginOK, UserID: u.ID, Email: u.Email, Detail: map[string]string{"family": family}})
-	return s.tokens(u, refresh)
+	return s.tokens(u, refresh, family)
 }
 
 // rehash upgrades a hash made with weaker parameters; a failure costs
@@ -488,9 +507,10 @@ func (s *service) Me(ctx context.Context, accessToken string) (User, error) {
 // JWKSet is the public key set that verifies this service's tokens.
 func (s *service) JWKSet() tokens.JWKSet { return s.signer.JWKSet() }
 
-// tokens signs an access token for u and pairs it with a refresh token.
-func (s *service) tokens(u User, refresh string) (Tokens, error) {
-	access, err := s.signer.Issue(tokens.Claims{Subject: u.ID, Email: u.Email, EmailVerified: u.Verified(), Roles: s.roles(u)})
+// tokens signs an access token for u in session (refresh family) family
+// and pairs it with a refresh token.
+func (s *service) tokens(u User, refresh, family string) (Tokens, error) {
+	access, err := s.signer.Issue(tokens.Claims{Subject: u.ID, Email: u.Email, EmailVerified: u.Verified(), Roles: s.roles(u), SessionID: family})
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -81,8 +81,10 @@ func (s *service) newFamily(ctx context.Context, q queries, userID string, now t
 	if err != nil {
 		return "", "", err
 	}
+	c := clientOf(ctx)
 	err = q.InsertRefreshToken(ctx, RefreshToken{
 		Hash: hashRefreshToken(token), UserID: userID, FamilyID: family, ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now,
+		UserAgent: c.UserAgent, IP: c.ip(),
 	})
 	return token, family, err
 }
@@ -140,7 +142,7 @@ func (s *service) rotate(ctx context.Context, token string, old RefreshToken, no
 	if err != nil {
 		return Tokens{}, false, err
 	}
-	t, err := s.tokens(u, next)
+	t, err := s.tokens(u, next, old.FamilyID)
 	if err != nil {
 		return Tokens{}, false, err
 	}
@@ -160,9 +162,10 @@ func (s *service) rotate(ctx context.Context, token string, old RefreshToken, no
 				return err
 			}
 		}
+		c := clientOf(ctx)
 		return tx.InsertRefreshToken(ctx, RefreshToken{
 			Hash: hashRefreshToken(next), UserID: old.UserID, FamilyID: old.FamilyID, ParentHash: old.Hash,
-			ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now,
+			ExpiresAt: now.Add(s.cfg.RefreshTTL), CreatedAt: now, UserAgent: c.UserAgent, IP: c.ip(),
 		})
 	})
 	if err != nil {

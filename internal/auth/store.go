@@ -58,6 +58,8 @@ type User struct {
 	Roles        []string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Name         string // display name; "" shows DisplayName's default
+	Version      int64  // bumped by every change the users topic carries
 }
 
 // Verified reports whether the user proved the email address theirs.
@@ -146,15 +148,16 @@ func mustAffect(res sql.Result, err error, what string) error {
 	return nil
 }
 
-const userColumns = "id, email, password_hash, status, verified_at, locale, roles, created_at, updated_at"
+const userColumns = "id, email, password_hash, status, verified_at, locale, roles, created_at, updated_at, name, version"
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u        User
 		verified sql.NullTime
 		roles    string
+		name     sql.NullString
 	)
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Status, &verified, &u.Locale, &roles, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Status, &verified, &u.Locale, &roles, &u.CreatedAt, &u.UpdatedAt, &name, &u.Version); err != nil {
 		return User{}, translate(err, "user")
 	}
 	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
@@ -164,6 +167,7 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 		u.VerifiedAt = verified.Time.UTC()
 	}
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	u.Name = name.String
 	return u, nil
 }
 
@@ -186,9 +190,9 @@ func (q queries) CreateUser(ctx context.Context, u User) error {
 	if u.Roles == nil {
 		roles = []byte("[]")
 	}
-	_, err = q.q.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, status, verified_at, locale, roles, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		u.ID, u.Email, u.PasswordHash, string(u.Status), nullTime(u.VerifiedAt), u.Locale, string(roles), dbTime(u.CreatedAt), dbTime(u.UpdatedAt))
+	_, err = q.q.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, status, verified_at, locale, roles, created_at, updated_at, name, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)`,
+		u.ID, u.Email, u.PasswordHash, string(u.Status), nullTime(u.VerifiedAt), u.Locale, string(roles), dbTime(u.CreatedAt), dbTime(u.UpdatedAt), nullString(u.Name))
 	return translate(err, "user")
 }
 

@@ -22,6 +22,9 @@ type RefreshToken struct {
 	SuccessorBox  []byte
 	RevokedAt     time.Time
 	RevokeReason  string
+	// The client that got the token, for the session list.
+	UserAgent string
+	IP        string
 }
 
 // Live reports whether t may still be exchanged at now.
@@ -39,8 +42,9 @@ const (
 
 // InsertRefreshToken stores a refresh token's hash.
 func (q queries) InsertRefreshToken(ctx context.Context, t RefreshToken) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, user_id, family_id, parent_hash, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, t.Hash, t.UserID, t.FamilyID, nullString(t.ParentHash), dbTime(t.ExpiresAt), dbTime(t.CreatedAt))
+	_, err := q.q.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, user_id, family_id, parent_hash, expires_at, created_at, user_agent, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, t.Hash, t.UserID, t.FamilyID, nullString(t.ParentHash), dbTime(t.ExpiresAt), dbTime(t.CreatedAt),
+		nullString(t.UserAgent), nullString(t.IP))
 	return translate(err, "refresh token")
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,7 +23,25 @@ func DLQ(topic string) string { return topic + ".dlq" }
 const (
 	TypeVerificationCode  = "verification_code"
 	TypePasswordResetCode = "password_reset_code"
+	// TypeEmailChangeCode carries the code that confirms a new address; it
+	// goes to the new address.
+	TypeEmailChangeCode = "email_change_code"
+	// The notices: mail that tells the account's owner what happened, with
+	// no code (CodeMail.Code is empty).
+	TypePasswordChanged = "password_changed" // to the account's address
+	TypeEmailChanged    = "email_changed"    // to the old address, after the change
+	TypeAccountDeleted  = "account_deleted"  // the goodbye, to the erased address
 )
+
+// mailTypes are the types the mail topic carries; codeTypes those with a code.
+var (
+	mailTypes = []string{TypeVerificationCode, TypePasswordResetCode, TypeEmailChangeCode,
+		TypePasswordChanged, TypeEmailChanged, TypeAccountDeleted}
+	codeTypes = []string{TypeVerificationCode, TypePasswordResetCode, TypeEmailChangeCode}
+)
+
+// HasCode reports whether mail of type typ carries a one-time code.
+func HasCode(typ string) bool { return slices.Contains(codeTypes, typ) }
 
 // Version is the envelope version this code writes and understands.
 const Version = 1
@@ -44,7 +63,8 @@ type Envelope struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// CodeMail is the data of verification_code and password_reset_code events.
+// CodeMail is the data of every mail event: the code events carry Code,
+// the notices leave it empty.
 type CodeMail struct {
 	Email     string    `json:"email"`
 	Code      string    `json:"code"`
@@ -103,7 +123,7 @@ func Decode(value []byte, legacyID string) (Decoded, error) {
 	if env.Version != Version {
 		return Decoded{}, fmt.Errorf("%w: unsupported version %d", ErrPoison, env.Version)
 	}
-	if env.Type != TypeVerificationCode && env.Type != TypePasswordResetCode {
+	if !slices.Contains(mailTypes, env.Type) {
 		return Decoded{}, fmt.Errorf("%w: unknown event type %q", ErrPoison, env.Type)
 	}
 	if env.ID == "" {
@@ -121,8 +141,11 @@ func validate(d Decoded) error {
 	if at := strings.LastIndexByte(d.Mail.Email, '@'); at < 1 || at == len(d.Mail.Email)-1 || strings.ContainsAny(d.Mail.Email, " \r\n<>") {
 		return fmt.Errorf("%w: invalid email address", ErrPoison)
 	}
-	if d.Mail.Code == "" || strings.ContainsAny(d.Mail.Code, "\r\n") {
+	switch {
+	case HasCode(d.Type) && (d.Mail.Code == "" || strings.ContainsAny(d.Mail.Code, "\r\n")):
 		return fmt.Errorf("%w: missing code", ErrPoison)
+	case !HasCode(d.Type) && d.Mail.Code != "":
+		return fmt.Errorf("%w: a %s notice carries no code", ErrPoison, d.Type)
 	}
 	return nil
 }

@@ -85,3 +85,67 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Notices carry no code and code mails must; a notice with a code, or an
+// unknown type, is poison.
+func TestDecodeNotices(t *testing.T) {
+	for _, c := range []struct {
+		typ, code string
+		ok        bool
+	}{
+		{TypePasswordChanged, "", true},
+		{TypeEmailChanged, "", true},
+		{TypeAccountDeleted, "", true},
+		{TypeEmailChangeCode, "123456", true},
+		{TypeEmailChangeCode, "", false},
+		{TypeAccountDeleted, "123456", false},
+		{"account_frozen", "", false},
+	} {
+		env, err := NewCodeMail("e1", c.typ, time.Now(), CodeMail{Email: "a@example.com", Code: c.code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := env.Encode()
+		_, err = Decode(b, "legacy")
+		if (err == nil) != c.ok {
+			t.Errorf("%s with code %q: err %v, want ok %v", c.typ, c.code, err, c.ok)
+		}
+	}
+}
+
+// A user event survives the round trip; the versions and names a consumer
+// relies on are checked, and a missing name takes the stable default.
+func TestUserEvents(t *testing.T) {
+	env, err := NewUserEvent("e1", time.Now(), UserUpdated{ID: "u1", Name: "Anna", Version: 3}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := env.Encode()
+	got, err := DecodeUserEvent(b)
+	if err != nil || got != (UserEvent{EventID: "e1", Type: TypeUserUpdated, ID: "u1", Name: "Anna", Version: 3}) {
+		t.Fatalf("updated: %+v, %v", got, err)
+	}
+	env, _ = NewUserEvent("e2", time.Now(), UserUpdated{ID: "u1", Version: 4}, true)
+	b, _ = env.Encode()
+	if got, err = DecodeUserEvent(b); err != nil || !got.Deleted() || got.Version != 4 || got.Name != "" {
+		t.Fatalf("deleted: %+v, %v", got, err)
+	}
+	for _, bad := range []string{
+		`{"id":"e","type":"user.updated","version":1,"occurred_at":"2026-01-01T00:00:00Z","data":{"id":"u","version":1}}`,
+		`{"id":"e","type":"user.updated","version":1,"occurred_at":"2026-01-01T00:00:00Z","data":{"id":"u","name":"A","version":0}}`,
+		`{"id":"e","type":"user.renamed","version":1,"occurred_at":"2026-01-01T00:00:00Z","data":{"id":"u","version":1}}`,
+		`{"id":"e","type":"user.deleted","version":2,"occurred_at":"2026-01-01T00:00:00Z","data":{"id":"u","version":1}}`,
+		`not json`,
+	} {
+		if _, err := DecodeUserEvent([]byte(bad)); !errors.Is(err, ErrPoison) {
+			t.Errorf("%s: err %v, want poison", bad, err)
+		}
+	}
+	a, b2 := DisplayName("0190a0e0-0000-7000-8000-000000000001", ""), DisplayName("0190a0e0-0000-7000-8000-000000000002", "")
+	if !strings.HasPrefix(a, "Reader ") || a == b2 || a != DisplayName("0190a0e0-0000-7000-8000-000000000001", "") {
+		t.Errorf("default names %q, %q: want stable, distinct, Reader-prefixed", a, b2)
+	}
+	if DisplayName("x", "Anna") != "Anna" {
+		t.Error("a chosen name is shown as it is")
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"kinoteka/internal/config"
+	"kinoteka/internal/events"
+	"kinoteka/internal/kafka"
 	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
 )
@@ -39,6 +41,13 @@ type Config struct {
 	// Algorithms is the allow-list of JWS algorithms accepted on access
 	// tokens (tokens.Algorithms); it must name at least one.
 	Algorithms []string
+	// ConsumeUsers keeps films' copy of account names and deletions from
+	// the users topic (consumer.go); false serves without it (reviews show
+	// the default names, deleted accounts' reviews stay).
+	ConsumeUsers bool
+	Kafka        kafka.Config // the cluster of the users topic
+	UsersTopic   string       // dead letters go to events.DLQ(UsersTopic)
+	UsersGroup   string       // films' consumer group: every replica shares it
 	// Tracing traces HTTP requests, continuing a caller's traceparent; nil
 	// is off. LoadConfig leaves it nil: the binary sets it
 	// (launch.Service.Tracing).
@@ -61,13 +70,19 @@ func DefaultConfig() Config {
 		TokenCacheSize: 10_000,
 		ReadCacheTTL:   5 * time.Second,
 		Algorithms:     []string{tokens.RS256},
+		ConsumeUsers:   true,
+		Kafka:          kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-films"},
+		UsersTopic:     events.UsersTopic,
+		UsersGroup:     "films",
 	}
 }
 
 // LoadConfig is DefaultConfig with the environment applied on top —
 // FILMS_DATABASE_URL, FILMS_JWKS_URL, FILMS_ISSUER, FILMS_AUDIENCE,
 // FILMS_SEED_DEMO, FILMS_JWT_PUBLIC_KEY_FILE, FILMS_ALGORITHMS,
-// FILMS_TOKEN_CACHE_SIZE and FILMS_READ_CACHE_TTL (each also as NAME_FILE) —
+// FILMS_TOKEN_CACHE_SIZE, FILMS_READ_CACHE_TTL, FILMS_CONSUME_USERS,
+// FILMS_USERS_TOPIC, FILMS_USERS_GROUP and the shared KAFKA_* variables
+// (kafka.ReadEnv) (each also as NAME_FILE) —
 // validated. Every error names its variable. With a public key file and no
 // FILMS_JWKS_URL, films trusts the file's keys alone and never fetches a JWK
 // set; "0" turns either cache off.
@@ -93,6 +108,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	})
 	env.Int("FILMS_TOKEN_CACHE_SIZE", &cfg.TokenCacheSize)
 	env.Duration("FILMS_READ_CACHE_TTL", &cfg.ReadCacheTTL)
+	env.Bool("FILMS_CONSUME_USERS", &cfg.ConsumeUsers)
+	env.String("FILMS_USERS_TOPIC", &cfg.UsersTopic)
+	env.String("FILMS_USERS_GROUP", &cfg.UsersGroup)
+	kafka.ReadEnv(env, &cfg.Kafka)
 	return cfg, errors.Join(env.Err(), cfg.Validate())
 }
 
@@ -138,6 +157,17 @@ func (c Config) Validate() error {
 	}
 	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > maxReadCacheTTL {
 		bad("FILMS_READ_CACHE_TTL", `must be a duration up to 1h, e.g. "5s", or 0 to turn the cache off`)
+	}
+	if c.ConsumeUsers {
+		if err := c.Kafka.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.UsersTopic == "" {
+			bad("FILMS_USERS_TOPIC", "must name a topic (or set FILMS_CONSUME_USERS=false)")
+		}
+		if c.UsersGroup == "" {
+			bad("FILMS_USERS_GROUP", "must name a consumer group")
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package films
 
 import (
+	"kinoteka/internal/kafka"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,18 +23,23 @@ func TestLoadConfig(t *testing.T) {
 	cfg, err := LoadConfig(envOf())
 	want := Config{DatabaseURL: "sqlite:data/films.db", JWKSURL: "http://127.0.0.1:8081/.well-known/jwks.json",
 		Issuer: "http://127.0.0.1:8081", Audience: "kinoteka", SeedDemo: true,
-		TokenCacheSize: 10_000, ReadCacheTTL: 5 * time.Second, Algorithms: []string{"RS256"}}
+		TokenCacheSize: 10_000, ReadCacheTTL: 5 * time.Second, Algorithms: []string{"RS256"},
+		ConsumeUsers: true, Kafka: kafka.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "kinoteka-films"},
+		UsersTopic: "users", UsersGroup: "films"}
 	if err != nil || !reflect.DeepEqual(cfg, want) || !reflect.DeepEqual(DefaultConfig(), want) {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	cfg, err = LoadConfig(envOf("FILMS_DATABASE_URL", "postgres://films:secret@db:5432/films", "FILMS_JWKS_URL", "https://auth.example/.well-known/jwks.json",
 		"FILMS_ISSUER", "https://auth.example", "FILMS_AUDIENCE", "kino", "FILMS_SEED_DEMO", "false",
 		"FILMS_JWT_PUBLIC_KEY_FILE", "/keys/auth.pem", "FILMS_TOKEN_CACHE_SIZE", "500", "FILMS_READ_CACHE_TTL", "30s",
-		"FILMS_ALGORITHMS", "RS256, EdDSA"))
+		"FILMS_ALGORITHMS", "RS256, EdDSA", "FILMS_CONSUME_USERS", "false", "FILMS_USERS_TOPIC", "accounts",
+		"FILMS_USERS_GROUP", "films-eu", "KAFKA_BROKERS", "k1:9092,k2:9092"))
 	want = Config{DatabaseURL: "postgres://films:secret@db:5432/films", JWKSURL: "https://auth.example/.well-known/jwks.json",
 		Issuer: "https://auth.example", Audience: "kino", SeedDemo: false,
 		PublicKeyFile: "/keys/auth.pem", TokenCacheSize: 500, ReadCacheTTL: 30 * time.Second,
-		Algorithms: []string{"RS256", "EdDSA"}}
+		Algorithms: []string{"RS256", "EdDSA"}, ConsumeUsers: false,
+		Kafka:      kafka.Config{Brokers: []string{"k1:9092", "k2:9092"}, ClientID: "kinoteka-films"},
+		UsersTopic: "accounts", UsersGroup: "films-eu"}
 	if err != nil || !reflect.DeepEqual(cfg, want) {
 		t.Errorf("set: %+v, %v", cfg, err)
 	}

@@ -61,6 +61,9 @@ type Review struct {
 	CreatedAt time.Time // first written
 	UpdatedAt time.Time // last written
 	Seq       int64     // the film's review write counter at the last write: newest first
+	// AuthorName is the author's display name as films last heard it from
+	// the users topic; "" when it has not (events.DisplayName's default).
+	AuthorName string
 }
 
 // Paging limits of every list route.

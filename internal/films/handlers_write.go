@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kinoteka/internal/apperr"
+	"kinoteka/internal/events"
 	"kinoteka/internal/httpapi"
 )
 
@@ -150,14 +151,21 @@ type reviewRequest struct {
 	Text   *string  `json:"text"`
 }
 
-// reviewResponse is a review on the wire. user_id is auth's opaque id: films
-// knows no names.
+// reviewResponse is a review on the wire. user_id is auth's opaque id;
+// author.name is the name films keeps from the users topic.
 type reviewResponse struct {
 	UserID    string    `json:"user_id"`
+	Author    author    `json:"author"`
 	Rating    int       `json:"rating"`
 	Text      string    `json:"text"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// author is who wrote a review, as people see them.
+type author struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 type reviewPageResponse struct {
@@ -166,7 +174,7 @@ type reviewPageResponse struct {
 }
 
 func newReviewResponse(r Review) reviewResponse {
-	return reviewResponse{UserID: r.UserID, Rating: r.Rating, Text: r.Text, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	return reviewResponse{UserID: r.UserID, Author: author{r.UserID, events.DisplayName(r.UserID, r.AuthorName)}, Rating: r.Rating, Text: r.Text, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // renderReviews answers GET /v1/films/{id}/reviews: newest first.

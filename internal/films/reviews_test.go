@@ -18,11 +18,12 @@ import (
 )
 
 type reviewJSON struct {
-	UserID    string    `json:"user_id"`
-	Rating    int       `json:"rating"`
-	Text      string    `json:"text"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	UserID    string                    `json:"user_id"`
+	Author    struct{ ID, Name string } `json:"author"`
+	Rating    int                       `json:"rating"`
+	Text      string                    `json:"text"`
+	CreatedAt time.Time                 `json:"created_at"`
+	UpdatedAt time.Time                 `json:"updated_at"`
 }
 
 type reviewPageJSON struct {

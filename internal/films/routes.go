@@ -16,7 +16,7 @@ import (
 // is present is checked on every /v1 route all the same.
 func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, tracing *telemetry.Tracing) http.Handler {
 	metrics, tokenFailures := newMetrics()
-	auth := authn{log: log, v: v, failures: tokenFailures}
+	auth := authn{log: log, v: liveAccounts{v, store}, failures: tokenFailures}
 	admin := func(h http.Handler) http.Handler { return auth.required(requireRole(log, RoleAdmin, h)) }
 	cache := newReadCache(log, cacheTTL, store.Generation, time.Now)
 	mux := http.NewServeMux()

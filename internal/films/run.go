@@ -29,7 +29,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	}
 	log.Info("films starting", "addr", ln.Addr().String(), "database", redactedDatabaseURL(cfg.DatabaseURL),
 		"jwks_url", cfg.JWKSURL, "public_key_file", cfg.PublicKeyFile, "issuer", cfg.Issuer, "audience", cfg.Audience,
-		"algorithms", cfg.Algorithms, "seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL)
+		"algorithms", cfg.Algorithms, "seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL,
+		"consume_users", cfg.ConsumeUsers, "kafka_brokers", cfg.Kafka.Brokers, "users_topic", cfg.UsersTopic, "users_group", cfg.UsersGroup)
 
 	var static []crypto.PublicKey
 	if cfg.PublicKeyFile != "" {
@@ -78,6 +79,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 
 	lc := launch.Lifecycle{Log: log}
 	lc.Serve("films", ln, routes(log, store, verifier, cfg.ReadCacheTTL, cfg.Tracing))
+	if cfg.ConsumeUsers {
+		users, err := newUsersConsumer(cfg, store, log.With("worker", "users"))
+		if err != nil {
+			return fmt.Errorf("films: users topic consumer: %w", err)
+		}
+		lc.Go("users topic consumer", users.run)
+	}
 	if cfg.JWKSURL != "" {
 		lc.Go("JWK set refresh", func(ctx context.Context) error {
 			refreshKeys(ctx, log, verifier)

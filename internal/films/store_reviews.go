@@ -55,8 +55,14 @@ func (s *Store) PutReview(ctx context.Context, filmID int64, userID string, in R
 		if err != nil {
 			return err
 		}
+		// Under the film's lock, so a deletion of the account cannot miss
+		// this review (store_users.go).
+		name, err := accountName(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		seq++
-		rev = Review{FilmID: filmID, UserID: userID, Rating: in.Rating, Text: in.Text, CreatedAt: now, UpdatedAt: now, Seq: seq}
+		rev = Review{FilmID: filmID, UserID: userID, Rating: in.Rating, Text: in.Text, CreatedAt: now, UpdatedAt: now, Seq: seq, AuthorName: name}
 		var createdAt time.Time
 		err = tx.QueryRowContext(ctx, `SELECT created_at FROM reviews WHERE film_id = $1 AND user_id = $2`, filmID, userID).Scan(&createdAt)
 		switch {
@@ -119,8 +125,9 @@ func (s *Store) Reviews(ctx context.Context, filmID int64, req PageRequest) (Rev
 	if req.After.ID != 0 {
 		before = req.After.ID
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT user_id, rating, text, created_at, updated_at, seq FROM reviews
-		WHERE film_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, filmID, before, req.Limit+1)
+	rows, err := s.db.QueryContext(ctx, `SELECT r.user_id, r.rating, r.text, r.created_at, r.updated_at, r.seq, u.name
+		FROM reviews r LEFT JOIN users u ON u.id = r.user_id
+		WHERE r.film_id = $1 AND r.seq < $2 ORDER BY r.seq DESC LIMIT $3`, filmID, before, req.Limit+1)
 	if err != nil {
 		return ReviewPage{}, fmt.Errorf("films: reviews: %w", err)
 	}
@@ -128,10 +135,11 @@ func (s *Store) Reviews(ctx context.Context, filmID int64, req PageRequest) (Rev
 	p := ReviewPage{Items: make([]Review, 0, min(req.Limit+1, MaxLimit+1))}
 	for rows.Next() {
 		r := Review{FilmID: filmID}
-		if err := rows.Scan(&r.UserID, &r.Rating, &r.Text, &r.CreatedAt, &r.UpdatedAt, &r.Seq); err != nil {
+		var name sql.NullString
+		if err := rows.Scan(&r.UserID, &r.Rating, &r.Text, &r.CreatedAt, &r.UpdatedAt, &r.Seq, &name); err != nil {
 			return ReviewPage{}, fmt.Errorf("films: reviews: %w", err)
 		}
-		r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+		r.CreatedAt, r.UpdatedAt, r.AuthorName = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), name.String
 		p.Items = append(p.Items, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -157,6 +165,7 @@ func (s *Store) AddFavorite(ctx context.Context, userID string, filmID int64) er
 	// (SQLite needs the WHERE for ON CONFLICT to parse after a SELECT.)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO favorites (user_id, film_id, created_at)
 		SELECT $1, f.id, $3 FROM films f WHERE f.id = $2
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.deleted)
 		ON CONFLICT (user_id, film_id) DO NOTHING`, userID, filmID, s.stamp())
 	if err != nil {
 		return fmt.Errorf("films: add favourite: %w", err)

@@ -65,6 +65,7 @@ func newRenderer(from string, now func() time.Time) (*renderer, error) {
 
 // mailData is what the templates see.
 type mailData struct {
+	Kind       string // the event type (events.Type…): which mail this is
 	Reset      bool   // a password reset code rather than an address confirmation
 	Code       string // the one-time code
 	Subject    string
@@ -79,11 +80,13 @@ func (r *renderer) render(d events.Decoded) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	if err := checkCode(d.Mail.Code); err != nil {
-		return Message{}, err
+	if events.HasCode(d.Type) {
+		if err := checkCode(d.Mail.Code); err != nil {
+			return Message{}, err
+		}
 	}
 	loc := locale(d.Mail.Locale)
-	data := mailData{Reset: d.Type == events.TypePasswordResetCode, Code: d.Mail.Code}
+	data := mailData{Kind: d.Type, Reset: d.Type == events.TypePasswordResetCode, Code: d.Mail.Code}
 	if exp := d.Mail.ExpiresAt; !exp.IsZero() {
 		data.ValidUntil = exp.UTC().Format("2006-01-02 15:04 MST")
 		// A code already expired when rendered (the consumer lagged) gets

@@ -20,6 +20,9 @@ type Claims struct {
 	Email         string
 	EmailVerified bool
 	Roles         []string
+	// SessionID names the refresh family (the login) the token was issued
+	// in, so the account pages can tell which session is the caller's.
+	SessionID string
 }
 
 // accessClaims is the JWT payload of an access token.
@@ -28,6 +31,7 @@ type accessClaims struct {
 	Email         string   `json:"email"`
 	EmailVerified bool     `json:"email_verified"`
 	Roles         []string `json:"roles"`
+	SessionID     string   `json:"sid,omitempty"` // OpenID Connect's session id claim
 }
 
 // ringKey is a key of the ring with what signing and publishing need.
@@ -152,6 +156,7 @@ func (s *Signer) Issue(c Claims) (string, error) {
 		Email:         c.Email,
 		EmailVerified: c.EmailVerified,
 		Roles:         roles,
+		SessionID:     c.SessionID,
 	})
 	t.Header["kid"] = k.jwk.Kid
 	t.Header["typ"] = TokenType

@@ -30,6 +30,7 @@ type Principal struct {
 	Email         string
 	EmailVerified bool
 	Roles         []string
+	SessionID     string // the sid claim: the login the token belongs to; "" on older tokens
 	ExpiresAt     time.Time
 }
 
@@ -213,6 +214,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		Email:         claims.Email,
 		EmailVerified: claims.EmailVerified,
 		Roles:         claims.Roles,
+		SessionID:     claims.SessionID,
 		ExpiresAt:     claims.ExpiresAt.Time,
 	}
 	if v.verified != nil {
