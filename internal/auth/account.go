@@ -162,7 +162,7 @@ func (s *service) enqueueUser(ctx context.Context, tx *Tx, data events.UserUpdat
 		return err
 	}
 	return outbox.Enqueue(ctx, tx.SQL(), outbox.Message{
-		EventID: eventID, Topic: events.UsersTopic, Key: data.ID, EventType: env.Type, Payload: payload, CreatedAt: now,
+		EventID: eventID, Topic: s.cfg.UsersTopic, Key: data.ID, EventType: env.Type, Payload: payload, CreatedAt: now,
 		Traceparent: telemetry.Traceparent(ctx),
 	})
 }

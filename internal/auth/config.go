@@ -33,6 +33,7 @@ type Config struct {
 	CodeTTL        time.Duration // one-time code lifetime, 1s to 24h
 	Kafka          kafka.Config
 	Topic          string        // mail requests topic
+	UsersTopic     string        // account changes (user.updated, user.deleted) others follow
 	OutboxPoll     time.Duration // the relay's safety-net poll, more than 0
 
 	RefreshTTL     time.Duration  // a refresh token's life, renewed by each refresh; 1m to a year
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		CodeTTL:        10 * time.Minute,
 		Kafka:          kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-auth"},
 		Topic:          events.Topic,
+		UsersTopic:     events.UsersTopic,
 		OutboxPoll:     time.Second,
 		// Each refresh starts a new 30 days, so an app used monthly stays
 		// logged in.
@@ -108,6 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env.Bytes("AUTH_CODE_SECRET", &cfg.CodeSecret) // verbatim: spaces may be part of it
 	env.Duration("AUTH_CODE_TTL", &cfg.CodeTTL)
 	env.String("MAIL_TOPIC", &cfg.Topic)
+	env.String("AUTH_USERS_TOPIC", &cfg.UsersTopic)
 	env.Duration("AUTH_OUTBOX_POLL", &cfg.OutboxPoll)
 	env.Duration("AUTH_REFRESH_TTL", &cfg.RefreshTTL)
 	env.Duration("AUTH_REFRESH_GRACE", &cfg.RefreshGrace)
@@ -191,6 +194,9 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		bad("Topic (MAIL_TOPIC) must not be empty")
 	}
+	if c.UsersTopic == "" {
+		bad("UsersTopic (AUTH_USERS_TOPIC) must not be empty")
+	}
 	if c.OutboxPoll <= 0 {
 		bad("OutboxPoll (AUTH_OUTBOX_POLL) must be positive, got %s", c.OutboxPoll)
 	}
@@ -215,6 +221,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_sasl", c.Kafka.SASL),
 		slog.String("kafka_password", mask(c.Kafka.Password != "")),
 		slog.String("topic", c.Topic),
+		slog.String("users_topic", c.UsersTopic),
 		slog.Duration("outbox_poll", c.OutboxPoll),
 		slog.Duration("refresh_ttl", c.RefreshTTL),
 		slog.Duration("refresh_grace", c.RefreshGrace),
