@@ -24,7 +24,9 @@ func BenchmarkAccountChangeToFilms(b *testing.B) {
 	// measures the pipeline, so the throttle is off.
 	_, env, stop := runSystem(b, "-throttle", "off")
 	const pw = "correct horse battery"
-	do := func(method, url string, body any, bearer string) e2e.Response { return env.Do(b, method, url, body, bearer) }
+	do := func(method, url string, body any, bearer string) e2e.Response {
+		return env.Do(b, method, url, body, bearer)
+	}
 
 	renamer := env.SignUp(b, "renamer@example.com", pw)
 	if r := do("PUT", env.FilmsURL+"/v1/films/1/reviews/me", map[string]int{"rating": 7}, renamer.AccessToken); r.Status != http.StatusCreated {
