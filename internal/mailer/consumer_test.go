@@ -37,7 +37,6 @@ var testTuning = tuning{
 	commitInterval: 100 * time.Millisecond,
 	maxPoll:        100,
 	queueLimit:     100,
-	sessionTimeout: 3 * time.Second,
 	housekeeping:   time.Hour,
 	now:            time.Now,
 }
@@ -176,6 +175,7 @@ func testConfig(c *cluster, smtpAddr string) Config {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = c.brokers
 	cfg.Group = "mailer-test"
+	cfg.SessionTimeout = 3 * time.Second
 	cfg.SMTP = plainSMTP(smtpAddr)
 	cfg.DatabaseURL = ""
 	return cfg

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -72,9 +73,15 @@ func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
 	return true
 }
 
-// legacyID is the de-duplication key of a record without an event id.
+// legacyID is the de-duplication key of a record without an event id: its
+// position and its timestamp. The position alone repeats when the topic is
+// deleted and recreated (or the broker loses its data), as offsets start
+// again at 0, and the new topic's first records would be skipped as
+// "already sent"; the timestamp (milliseconds) tells them apart, and a
+// re-delivered record keeps it. The value itself holds the code, so no
+// hash of it goes into the log.
 func legacyID(r *kgo.Record) string {
-	return fmt.Sprintf("kafka:%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	return fmt.Sprintf("kafka:%s/%d/%d@%d", r.Topic, r.Partition, r.Offset, r.Timestamp.UnixMilli())
 }
 
 // poisonID names a record that could not be decoded: by its event-id
@@ -256,6 +263,10 @@ func (c *consumer) deadLetter(quit <-chan struct{}, log *slog.Logger, it item, k
 		err := c.dlq.park(it.r, kind, cause.Error(), attempts, c.tune.now())
 		if err == nil {
 			break
+		}
+		if errors.Is(err, kerr.UnknownTopicID) {
+			// The dead-letter topic was recreated: produce to the new one.
+			c.cl.PurgeTopicsFromProducing(c.dlq.topic)
 		}
 		delay := c.backoff(try)
 		log.Warn("could not write to the dead-letter topic; will retry", "dlq_err", err, "retry_in", delay)

@@ -16,6 +16,8 @@
 //	KAFKA_SASL_USER, KAFKA_SASL_PASSWORD
 //	MAIL_TOPIC             default mail.requests
 //	MAILER_GROUP           consumer group, default kinoteka-mailer
+//	MAILER_SESSION_TIMEOUT how long the group waits for a silent (crashed) replica before moving its partitions, default 6s
+//	MAILER_INSTANCE_ID     static group membership: a stable, unique name per replica, so that a restarted replica gets its partitions back at once; default none
 //	SMTP_ADDR              host:port, default 127.0.0.1:1025
 //	SMTP_SECURITY          starttls (default; refuses a server without it), tls, or plain (local catcher only)
 //	SMTP_USERNAME, SMTP_PASSWORD   AUTH PLAIN or LOGIN, only over TLS (or plain to loopback)
@@ -95,11 +97,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	c := &consumer{
 		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
 		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
-		tr: cfg.Tracing.Tracer("kinoteka/mailer"),
+		tr: cfg.Tracing.Tracer("kinoteka/mailer"), member: newMembership(cfg),
 	}
 	// The client is the consumer worker's from here on: it commits and
 	// closes it when it stops.
-	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
+	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	// sender and the delivery log close last, by the defers above.
 	lc := launch.Lifecycle{Log: log}
 	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, map[string]httpapi.Check{
-		"kafka":        func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
+		"kafka":        c.checkKafka,
 		"delivery_log": deliveries.Ping,
 	}))
 	lc.Go("consumer", c.consume)
