@@ -51,6 +51,7 @@ type counters struct {
 	sent         atomic.Int64 // mails the SMTP server accepted
 	duplicates   atomic.Int64 // re-delivered records skipped because the log had them as sent
 	deadLettered atomic.Int64 // records parked in the dead-letter topic
+	expired      atomic.Int64 // events not mailed because their code had expired
 	failures     atomic.Int64 // failed SMTP attempts
 	retried      atomic.Int64 // of which were followed by a retry
 }

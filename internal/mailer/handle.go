@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,6 +118,9 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 	ctx, span := c.startSpan(it)
 	defer span.End()
 	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
+	if it.err == nil {
+		it.err = sixDigitCode(it.d.Mail.Code)
+	}
 	if it.err != nil {
 		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
@@ -126,6 +130,9 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		span.SetAttributes(attrOutcome.String("duplicate"))
 		log.Info("mail already sent for this event; not sending it again")
 		return true
+	}
+	if c.expired(it) {
+		return c.expire(span, log, it)
 	}
 	m, err := c.render.render(it.d)
 	if err != nil {
@@ -178,12 +185,44 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 			log.Info("giving way to a group rebalance or shutdown; the record will be retried")
 			return false
 		}
+		if c.expired(it) {
+			// The SMTP server was away for longer than the code lives.
+			return c.expire(span, log, it)
+		}
 	}
+}
+
+// sixDigitCode refuses a code that is not six ASCII digits, as the contract
+// (docs/events.md) has it: such a mail could not be used, so it is poison.
+func sixDigitCode(code string) error {
+	if len(code) != 6 || strings.IndexFunc(code, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return fmt.Errorf("%w: the code is not six digits", events.ErrPoison)
+	}
+	return nil
+}
+
+// expired reports whether the event's code stopped working before it could
+// be mailed (after a long outage): mailing it would only mislead. A bare
+// payload carries no expiry and never expires here.
+func (c *consumer) expired(it item) bool {
+	at := it.d.Mail.ExpiresAt
+	return !at.IsZero() && !c.tune.now().Before(at)
+}
+
+// expire finishes a record whose code has expired: logged as expired in the
+// delivery log, counted, not mailed. The user asks for a new code.
+func (c *consumer) expire(span trace.Span, log *slog.Logger, it item) bool {
+	c.stats.expired.Add(1)
+	at := it.d.Mail.ExpiresAt.UTC().Format(time.RFC3339)
+	c.record(log, it, StatusExpired, 0, "the code expired at "+at+" before it could be mailed")
+	span.SetAttributes(attrOutcome.String("expired"))
+	log.Warn("the code expired before it could be mailed; not sending it", "expired_at", at)
+	return true
 }
 
 // Span attributes of mail.send beyond the messaging conventions.
 const (
-	attrOutcome  = attribute.Key("kinoteka.mail.outcome") // sent, duplicate, dead_lettered, interrupted
+	attrOutcome  = attribute.Key("kinoteka.mail.outcome") // sent, duplicate, expired, dead_lettered, interrupted
 	attrDLQKind  = attribute.Key("kinoteka.mail.dlq_kind")
 	attrAttempts = attribute.Key("kinoteka.smtp.attempts")
 )

@@ -94,10 +94,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	metrics := httpapi.NewMetrics()
 	stats := &counters{}
 	registerCounters(metrics, stats)
+	member := newMembership(cfg)
+	registerMembership(metrics, member)
 	c := &consumer{
 		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
 		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
-		tr: cfg.Tracing.Tracer("kinoteka/mailer"), member: newMembership(cfg),
+		tr: cfg.Tracing.Tracer("kinoteka/mailer"), member: member,
 	}
 	// The client is the consumer worker's from here on: it commits and
 	// closes it when it stops.
@@ -125,7 +127,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 		return nil
 	})
 	err = lc.Run(ctx)
-	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load())
+	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load(),
+		"expired", stats.expired.Load())
 	return err
 }
 
