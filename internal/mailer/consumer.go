@@ -64,6 +64,7 @@ type tuning struct {
 	maxPoll        int           // records per poll
 	queueLimit     int           // records waiting per partition before its fetching pauses
 	housekeeping   time.Duration // how often old delivery log entries are deleted
+	smtpCheck      time.Duration // how long without a send before /readyz's SMTP probe
 	now            func() time.Time
 }
 
@@ -74,6 +75,7 @@ var defaultTuning = tuning{
 	maxPoll:        500,
 	queueLimit:     500,
 	housekeeping:   time.Hour,
+	smtpCheck:      10 * time.Second,
 	now:            time.Now,
 }
 

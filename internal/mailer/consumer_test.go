@@ -38,6 +38,7 @@ var testTuning = tuning{
 	maxPoll:        100,
 	queueLimit:     100,
 	housekeeping:   time.Hour,
+	smtpCheck:      200 * time.Millisecond,
 	now:            time.Now,
 }
 

@@ -53,11 +53,11 @@ import (
 	"kinoteka/internal/launch"
 )
 
-// Run consumes until ctx is done, serving /healthz, /readyz (Kafka and the
-// delivery log reachable), /metrics and GET /v1/deliveries/{event_id} on ln,
-// then shuts down gracefully: it stops serving, stops fetching, finishes
-// the sends in flight, commits, leaves the group and closes its
-// connections. cfg is validated, never completed: build it from
+// Run consumes until ctx is done, serving /healthz, /readyz (Kafka, the
+// mail topic, the delivery log and the SMTP server, each named), /metrics
+// and GET /v1/deliveries/{event_id} on ln, then shuts down gracefully: it
+// stops serving, stops fetching, finishes the sends in flight, commits,
+// leaves the group and closes its connections. cfg is validated, never completed: build it from
 // DefaultConfig (or LoadConfig).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	return run(ctx, cfg, log, ln, defaultTuning, nil)
@@ -84,6 +84,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 		}
 		defer sender.Close()
 		send = sender
+	}
+	// /readyz says whether the SMTP server takes mail (smtpcheck.go); a
+	// test's Sender without a Check has no such check.
+	var smtpCheck *smtpHealth
+	if p, ok := send.(interface{ Check(context.Context) error }); ok {
+		smtpCheck = newSMTPHealth(p.Check, tune.smtpCheck)
+		send = observedSender{Sender: send, h: smtpCheck}
 	}
 	rend, err := newRenderer(cfg.SMTP.From, tune.now)
 	if err != nil {
@@ -117,10 +124,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	// then the consumer finishes its sends and leaves the group; the
 	// sender and the delivery log close last, by the defers above.
 	lc := launch.Lifecycle{Log: log}
-	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, map[string]httpapi.Check{
+	checks := map[string]httpapi.Check{
 		"kafka":        c.checkKafka,
 		"delivery_log": deliveries.Ping,
-	}))
+	}
+	if smtpCheck != nil {
+		checks["smtp"] = smtpCheck.check
+		lc.Go("smtp check", func(ctx context.Context) error {
+			smtpCheck.run(ctx)
+			return nil
+		})
+	}
+	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, checks))
 	lc.Go("consumer", c.consume)
 	lc.Go("housekeeping", func(ctx context.Context) error {
 		c.housekeeping(ctx, cfg.LogRetention)
