@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,13 +73,14 @@ func TestStartupErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	busy := "BUSY" // replaced by a port the test holds
-	tests := []struct {
+	type startCase struct {
 		name  string
 		flag  string // set to value; empty for none
 		value string
 		env   map[string]string
 		want  []string // every one must be in the error
-	}{
+	}
+	tests := []startCase{
 		{name: "auth port busy", flag: "-auth-addr", value: busy,
 			want: []string{"auth HTTP: listen on BUSY: address already in use", "another Kinoteka?", "change it with -auth-addr or KINOTEKA_AUTH_ADDR"}},
 		{name: "films port busy", flag: "-films-addr", value: busy,
@@ -117,6 +119,11 @@ func TestStartupErrors(t *testing.T) {
 			want: []string{"KINOTEKA_LOG_LEVEL=loud: want debug, info, warn or error", "KINOTEKA_THROTTLE=redis: want memory, database or off", "KINOTEKA_PARTITIONS=many: want a whole number"}},
 		{name: "a flag's bad value is named as the flag", flag: "-log-level", value: "loud", env: map[string]string{"KINOTEKA_LOG_LEVEL": "debug"},
 			want: []string{`-log-level "loud": want debug, info, warn or error`}},
+	}
+	if runtime.GOOS == "linux" {
+		// A folder no one may write in, even root (these tests may run as root).
+		tests = append(tests, startCase{name: "data folder not writable", flag: "-data", value: "/sys/kernel",
+			want: []string{"data folder /sys/kernel: cannot write in it: ", "; change it with -data or KINOTEKA_DATA"}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
