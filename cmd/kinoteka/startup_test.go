@@ -90,6 +90,8 @@ func TestStartupErrors(t *testing.T) {
 			want: []string{"mail catcher SMTP: listen on BUSY: address already in use (another Mailpit or Kinoteka?); change it with -smtp-addr or KINOTEKA_SMTP_ADDR"}},
 		{name: "inbox port busy", flag: "-mail-ui-addr", value: busy,
 			want: []string{"mail catcher inbox: listen on BUSY: address already in use", "change it with -mail-ui-addr or KINOTEKA_MAIL_UI_ADDR"}},
+		{name: "web port busy", flag: "-web-addr", value: busy,
+			want: []string{"web site: listen on BUSY: address already in use", "change it with -web-addr or KINOTEKA_WEB_ADDR"}},
 		{name: "Kafka port busy", flag: "-kafka-addr", value: busy,
 			want: []string{"Kafka broker: listen on BUSY: address already in use", "change it with -kafka-addr or KINOTEKA_KAFKA_ADDR"}},
 		{name: "Kafka address without a port", flag: "-kafka-addr", value: "nonsense",
