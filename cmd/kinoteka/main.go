@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -19,7 +20,9 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) { // -h printed the usage: not a failure
-		fmt.Fprintln(os.Stderr, "kinoteka:", err)
+		// One line, whatever joined errors it carries: a start-up error is
+		// read by a person, and grepped for by scripts.
+		fmt.Fprintln(os.Stderr, "kinoteka:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"text/template"
 
@@ -37,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logOut := stderr
 	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		f, err := openLogFile(cfg.LogFile)
 		if err != nil {
 			return err
 		}
@@ -45,17 +44,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logOut = f
 	}
 	log := launch.Logger(logOut, cfg.LogLevel)
+	tracing, stopTracing, err := tracingFromEnv(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	s, err := newSystem(cfg, log)
 	if err != nil {
 		return err
 	}
-	tracing, stopTracing, err := tracingFromEnv(ctx, getenv)
-	if err != nil {
-		s.closeListeners()
-		s.stopBroker()
-		return err
-	}
-	defer stopTracing()
 	s.tracing = tracing
 	return s.run(ctx, func() { printBanner(stdout, s) })
 }
@@ -70,6 +67,7 @@ Kinoteka is running (embedded mode; data in {{.Data}}). Ctrl-C stops it.
   mailer   {{.Mailer}}    (health)
   kafka    {{.Kafka}}     (in-process broker, topics mail.requests and mail.requests.dlq)
   mail     smtp://{{.SMTP}}  inbox: {{.MailUI}}
+           SMTP requires STARTTLS (certificate {{.CatcherCert}}) and AUTH: user {{.CatcherUser}}, password in {{.CatcherPassword}}
 
 Try it (copy and paste):
 
@@ -93,6 +91,10 @@ func printBanner(w io.Writer, s *system) {
 		"Kafka":  s.kafkaAddr(),
 		"SMTP":   s.smtpLn.Addr().String(),
 		"MailUI": s.mailUIURL(),
+
+		"CatcherCert":     filepath.Join(data, catcherCertFile),
+		"CatcherUser":     catcherUser,
+		"CatcherPassword": filepath.Join(data, catcherPasswordFile),
 	})
 	fmt.Fprintln(w)
 }

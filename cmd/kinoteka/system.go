@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -28,67 +26,79 @@ import (
 	"kinoteka/internal/telemetry"
 )
 
-// system is the embedded deployment: every listener is opened up front, so a
-// busy port fails fast with the flag that moves it, and the URLs are known
-// before any service starts.
+// system is the embedded deployment: the data folder is locked and every
+// listener opened up front, so a second instance or a busy port fails fast
+// with the flag that moves it, and the URLs are known before any service
+// starts.
 type system struct {
-	cfg config
-	log *slog.Logger
+	cfg  config
+	log  *slog.Logger
+	lock *dataLock
 
 	authLn, filmsLn, mailerLn, smtpLn, mailUILn net.Listener
 	webLn                                       net.Listener
 
 	brokerMu   sync.Mutex
 	broker     *kfake.Cluster
+	brokerLn   net.Listener // opened up front; kfake takes it on its first start
 	brokerPort int
 
-	catcher *catcher.Catcher
+	catcher        *catcher.Catcher
+	catcherSecrets catcherSecrets
 
 	// tracing is each service's tracing by name ("auth", "films",
 	// "mailer"); a missing one is off. Set before run.
 	tracing map[string]*telemetry.Tracing
 }
 
-func newSystem(cfg config, log *slog.Logger) (s *system, err error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
-	s = &system{cfg: cfg, log: log}
-	defer func() {
-		if err != nil {
-			s.closeListeners()
-		}
-	}()
-	for _, l := range []struct {
-		dst  *net.Listener
-		addr string
-		flag string
-	}{
-		{&s.authLn, cfg.AuthAddr, "-auth-addr"},
-		{&s.filmsLn, cfg.FilmsAddr, "-films-addr"},
-		{&s.mailerLn, cfg.MailerAddr, "-mailer-addr"},
-		{&s.smtpLn, cfg.SMTPAddr, "-smtp-addr"},
-		{&s.mailUILn, cfg.MailUIAddr, "-mail-ui-addr"},
-		{&s.webLn, cfg.WebAddr, "-web-addr"},
-	} {
-		ln, err := net.Listen("tcp", l.addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s (change it with %s): %w", l.addr, l.flag, err)
-		}
-		*l.dst = ln
-	}
-	_, port, err := net.SplitHostPort(cfg.KafkaAddr)
+// newSystem locks the data folder — before anything is written in it — then
+// opens every port and starts the broker. On error nothing is left open.
+func newSystem(cfg config, log *slog.Logger) (*system, error) {
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("-kafka-addr: %w", err)
-	}
-	if s.brokerPort, err = strconv.Atoi(port); err != nil {
-		return nil, fmt.Errorf("-kafka-addr: bad port %q", port)
-	}
-	if err := s.startBroker(); err != nil {
 		return nil, err
 	}
-	s.catcher = catcher.New(catcher.Config{}, log.With("service", "catcher"))
+	s := &system{cfg: cfg, log: log, lock: lock}
+	if err := s.open(); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *system) open() (err error) {
+	for _, l := range []struct {
+		dst  *net.Listener
+		part part
+		addr string
+	}{
+		{&s.authLn, partAuth, s.cfg.AuthAddr},
+		{&s.filmsLn, partFilms, s.cfg.FilmsAddr},
+		{&s.mailerLn, partMailer, s.cfg.MailerAddr},
+		{&s.smtpLn, partSMTP, s.cfg.SMTPAddr},
+		{&s.mailUILn, partMailUI, s.cfg.MailUIAddr},
+		{&s.webLn, partWeb, s.cfg.WebAddr},
+	} {
+		if *l.dst, err = listen(l.part, l.addr); err != nil {
+			return err
+		}
+	}
+	if s.brokerLn, err = listenKafka(s.cfg.KafkaAddr); err != nil {
+		return err
+	}
+	s.brokerPort = s.brokerLn.Addr().(*net.TCPAddr).Port
+	if s.catcherSecrets, err = newCatcherSecrets(s.cfg.DataDir); err != nil {
+		return dataDirError(s.cfg.DataDir, "cannot write the mail catcher's certificate or password", err)
+	}
+	if err := s.startBroker(); err != nil {
+		return err
+	}
+	s.catcher = catcher.New(catcher.Config{
+		TLS:        s.catcherSecrets.tls,
+		RequireTLS: true,
+		Users:      map[string]string{catcherUser: s.catcherSecrets.password},
+	}, s.log.With("service", "catcher"))
+	return nil
 }
 
 // startBroker starts the in-process Kafka-protocol broker, persisting its log
@@ -97,16 +107,26 @@ func newSystem(cfg config, log *slog.Logger) (s *system, err error) {
 func (s *system) startBroker() error {
 	s.brokerMu.Lock()
 	defer s.brokerMu.Unlock()
+	listenFn := net.Listen
+	if ln := s.brokerLn; ln != nil { // the port opened by open; kfake closes it from now on
+		s.brokerLn = nil
+		listenFn = func(string, string) (net.Listener, error) { return ln, nil }
+	}
+	dir := filepath.Join(s.cfg.DataDir, "kafka")
 	c, err := kfake.NewCluster(
 		kfake.Ports(s.brokerPort),
-		kfake.DataDir(filepath.Join(s.cfg.DataDir, "kafka")),
+		kfake.ListenFn(listenFn),
+		kfake.DataDir(dir),
 		kfake.SeedTopics(int32(s.cfg.Partitions), events.Topic, events.DLQ(events.Topic), events.UsersTopic, events.DLQ(events.UsersTopic)),
 	)
 	if err != nil {
-		return fmt.Errorf("start Kafka broker on port %d (change it with -kafka-addr): %w", s.brokerPort, err)
+		addr := s.kafkaAddr()
+		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return listenError(partKafka, addr, err)
+		}
+		return &startError{what: fmt.Sprintf("Kafka broker on %s with its log in %s", addr, absPath(dir)), err: err,
+			advice: "if the log is damaged, move that folder away to start with an empty broker (mail not yet sent is lost)"}
 	}
-	_, port, _ := net.SplitHostPort(c.ListenAddrs()[0])
-	s.brokerPort, _ = strconv.Atoi(port)
 	s.broker = c
 	return nil
 }
@@ -126,37 +146,29 @@ func (s *system) authURL() string   { return "http://" + s.authLn.Addr().String(
 func (s *system) filmsURL() string  { return "http://" + s.filmsLn.Addr().String() }
 func (s *system) mailUIURL() string { return "http://" + s.mailUILn.Addr().String() }
 
-func (s *system) closeListeners() {
-	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn} {
+// close stops what newSystem started and releases the data folder, last.
+// Closing a listener a service has already closed is harmless.
+func (s *system) close() {
+	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn, s.brokerLn} {
 		if ln != nil {
 			ln.Close()
 		}
 	}
+	s.stopBroker()
+	s.lock.release()
 }
 
 // codeSecret loads the HMAC secret for one-time codes from the data folder,
 // creating it on first start.
 func codeSecret(dir string) ([]byte, error) {
-	path := filepath.Join(dir, "code-secret")
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) >= 64 {
-		return b, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, err
-	}
-	b = []byte(hex.EncodeToString(raw[:]))
-	return b, os.WriteFile(path, b, 0o600)
+	return loadOrMakeSecret(filepath.Join(dir, "code-secret"))
 }
 
 // run starts every part and blocks until ctx is done or one part fails; then
-// it stops them all, the broker last so the services can finish with it.
+// it stops them all, the broker last so the services can finish with it, and
+// releases the data folder.
 func (s *system) run(ctx context.Context, ready func()) error {
-	defer s.stopBroker()
+	defer s.close()
 	secret, err := codeSecret(s.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("code secret: %w", err)
@@ -179,11 +191,17 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	filmsCfg.Issuer = s.authURL()
 	filmsCfg.Kafka.Brokers = brokers
 	filmsCfg.Tracing = s.tracing["films"]
+	// The mailer as in production — STARTTLS required and AUTH — though the
+	// catcher is in this process.
 	mailerCfg := mailer.DefaultConfig()
 	mailerCfg.DatabaseURL = "sqlite:" + filepath.Join(s.cfg.DataDir, "mailer.db")
 	mailerCfg.Kafka.Brokers = brokers
 	mailerCfg.SMTP.Addr = s.smtpLn.Addr().String()
-	mailerCfg.SMTP.Security = mailer.SecurityPlain // the catcher is on loopback in this process
+	mailerCfg.SMTP.Security = mailer.SecurityStartTLS
+	mailerCfg.SMTP.Username = catcherUser
+	mailerCfg.SMTP.Password = s.catcherSecrets.password
+	mailerCfg.SMTP.CAFile = s.catcherSecrets.certFile
+	mailerCfg.SMTP.ServerName = "localhost" // the certificate's name, whatever address -smtp-addr listens on
 	mailerCfg.Tracing = s.tracing["mailer"]
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -59,7 +59,9 @@ func TestDistributed(t *testing.T) {
 	mp := testkit.Start(t, "mailpit", mailpit, nil,
 		"--smtp", smtpAddr, "--listen", mailAPI, "--smtp-disable-rdns", "--disable-version-check",
 		"--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-require-starttls",
-		"--smtp-auth-file", authFile, "--database", filepath.Join(dir, "mailpit.db"))
+		"--smtp-auth-file", authFile, "--database", filepath.Join(dir, "mailpit.db"),
+		// Keep every message: Mailpit keeps only the newest 500 by default.
+		"--max", "0")
 	testkit.WaitHTTP(t, mp, "http://"+mailAPI+"/readyz", 30*time.Second)
 
 	authAddr := testkit.FreeAddr(t)

@@ -98,8 +98,9 @@ type Decoded struct {
 }
 
 // Decode parses a record value: the versioned envelope, or the original bare
-// {"email","code"} payload (then legacyID, derived from topic/partition/offset,
-// is its de-duplication key). Errors wrap ErrPoison.
+// {"email","code"} payload (then legacyID, which the consumer derives from
+// the record's position and time, is its de-duplication key). Errors wrap
+// ErrPoison.
 func Decode(value []byte, legacyID string) (Decoded, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(value, &probe); err != nil {

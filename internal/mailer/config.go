@@ -49,7 +49,18 @@ type Config struct {
 	Kafka kafka.Config
 	Topic string // dead letters go to events.DLQ(Topic)
 	Group string // the consumer group every replica joins
-	SMTP  SMTPConfig
+	// SessionTimeout is how long the group waits for a silent member
+	// before it gives that member's partitions to the others: the pause
+	// a crashed replica causes. The broker bounds it
+	// (group.min.session.timeout.ms, 6s by default).
+	SessionTimeout time.Duration
+	// InstanceID makes the replica a static member of the group: a
+	// replica restarted under the same ID gets its partitions back at
+	// once, without waiting for SessionTimeout or a rebalance. It must be
+	// unique per replica and stable across its restarts (a pod or
+	// service name); "" is a dynamic member.
+	InstanceID string
+	SMTP       SMTPConfig
 	// DatabaseURL holds the delivery log: "sqlite:PATH" or "postgres://…",
 	// shared by every replica. "" is an in-memory SQLite database, which
 	// de-duplicates only until the process ends (tests).
@@ -79,6 +90,10 @@ func DefaultConfig() Config {
 		Kafka: kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-mailer"},
 		Topic: events.Topic,
 		Group: "kinoteka-mailer",
+		// Kafka's smallest default: a crashed replica's partitions move
+		// (or it gets them back) within about this long, where franz-go's
+		// own 45 s stopped them for most of a minute.
+		SessionTimeout: 6 * time.Second,
 		SMTP: SMTPConfig{
 			Addr:                  "127.0.0.1:1025",
 			Security:              SecurityStartTLS,
@@ -101,6 +116,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env := config.NewEnv(getenv)
 	kafka.ReadEnv(env, &cfg.Kafka)
 	env.String("MAILER_GROUP", &cfg.Group)
+	env.Duration("MAILER_SESSION_TIMEOUT", &cfg.SessionTimeout)
+	env.String("MAILER_INSTANCE_ID", &cfg.InstanceID)
 	env.String("MAILER_DATABASE_URL", &cfg.DatabaseURL)
 	env.Int("MAILER_MAX_ATTEMPTS", &cfg.MaxAttempts)
 	env.Duration("MAILER_LOG_RETENTION", &cfg.LogRetention)
@@ -222,6 +239,12 @@ func (c Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, errors.New("MAILER_GROUP must name a consumer group"))
 	}
+	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
+		errs = append(errs, errors.New("MAILER_SESSION_TIMEOUT must be between 1s and 30m (and within the broker's group.min/max.session.timeout.ms)"))
+	}
+	if len(c.InstanceID) > 249 || strings.ContainsAny(c.InstanceID, " \t\r\n") {
+		errs = append(errs, errors.New("MAILER_INSTANCE_ID must be a name of at most 249 characters without spaces"))
+	}
 	if c.MaxAttempts < 1 {
 		errs = append(errs, errors.New("MAILER_MAX_ATTEMPTS must be at least 1"))
 	}
@@ -299,6 +322,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_password", mask(c.Kafka.Password)),
 		slog.String("topic", c.Topic),
 		slog.String("group", c.Group),
+		slog.Duration("session_timeout", c.SessionTimeout),
+		slog.String("instance_id", c.InstanceID),
 		slog.String("smtp_addr", c.SMTP.Addr),
 		slog.String("smtp_security", c.SMTP.Security),
 		slog.String("smtp_username", c.SMTP.Username),

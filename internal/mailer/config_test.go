@@ -30,6 +30,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		s.Connections != 4 || s.MessagesPerConnection != 100 {
 		t.Errorf("smtp defaults = %+v", s)
 	}
+	if cfg.SessionTimeout != 6*time.Second || cfg.InstanceID != "" {
+		t.Errorf("session timeout %v, instance id %q", cfg.SessionTimeout, cfg.InstanceID)
+	}
 	if cfg.DatabaseURL != "sqlite:data/mailer.db" || cfg.MaxAttempts != 10 || cfg.LogRetention != 7*24*time.Hour {
 		t.Errorf("database %q, max attempts %d, retention %v", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention)
 	}
@@ -50,6 +53,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"KAFKA_SASL_PASSWORD":          "p",
 		"MAIL_TOPIC":                   "mail.v2",
 		"MAILER_GROUP":                 "g",
+		"MAILER_SESSION_TIMEOUT":       "20s",
+		"MAILER_INSTANCE_ID":           "mailer-1",
 		"SMTP_ADDR":                    "smtp.example.com:465",
 		"SMTP_SECURITY":                "TLS",
 		"SMTP_USERNAME":                "mailer",
@@ -68,7 +73,7 @@ func TestLoadConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if strings.Join(cfg.Kafka.Brokers, ",") != "k1:9092,k2:9092" || !cfg.Kafka.TLS || cfg.Kafka.SASL != "scram-sha-512" ||
-		cfg.Topic != "mail.v2" || cfg.Group != "g" {
+		cfg.Topic != "mail.v2" || cfg.Group != "g" || cfg.SessionTimeout != 20*time.Second || cfg.InstanceID != "mailer-1" {
 		t.Errorf("kafka = %+v", cfg.Kafka)
 	}
 	want := SMTPConfig{Addr: "smtp.example.com:465", Security: SecurityTLS, Username: "mailer", Password: "secret",
@@ -105,12 +110,16 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "-1"}, "MAILER_MAX_ATTEMPTS"},
 		{"bad retention", map[string]string{"MAILER_LOG_RETENTION": "forever"}, "MAILER_LOG_RETENTION"},
 		{"short retention", map[string]string{"MAILER_LOG_RETENTION": "5m"}, "MAILER_LOG_RETENTION"},
+		{"bad session timeout", map[string]string{"MAILER_SESSION_TIMEOUT": "soon"}, "MAILER_SESSION_TIMEOUT"},
+		{"short session timeout", map[string]string{"MAILER_SESSION_TIMEOUT": "500ms"}, "MAILER_SESSION_TIMEOUT"},
+		{"instance id with a space", map[string]string{"MAILER_INSTANCE_ID": "mailer 1"}, "MAILER_INSTANCE_ID"},
 		// Zero means zero, never "the default": each is refused by name.
 		{"zero timeout", map[string]string{"SMTP_TIMEOUT": "0s"}, "SMTP_TIMEOUT"},
 		{"zero connections", map[string]string{"SMTP_CONNECTIONS": "0"}, "SMTP_CONNECTIONS"},
 		{"zero messages per connection", map[string]string{"SMTP_MESSAGES_PER_CONNECTION": "0"}, "SMTP_MESSAGES_PER_CONNECTION"},
 		{"zero max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "0"}, "MAILER_MAX_ATTEMPTS"},
 		{"zero retention", map[string]string{"MAILER_LOG_RETENTION": "0s"}, "MAILER_LOG_RETENTION"},
+		{"zero session timeout", map[string]string{"MAILER_SESSION_TIMEOUT": "0s"}, "MAILER_SESSION_TIMEOUT"},
 		{"no brokers", map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
 		// The original mailer's variables are checked too, by their names.
 		{"original port not a number", map[string]string{"MAIL_HOST": "smtp.example.com", "MAIL_PORT": "smtp"}, "MAIL_PORT"},

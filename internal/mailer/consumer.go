@@ -35,6 +35,7 @@ type consumer struct {
 	stats       *counters
 	dlq         *deadLetters
 	tr          trace.Tracer // one "mail.send" span per record (handle)
+	member      *membership  // owned partitions, topic ID, recovery: group.go
 
 	mu      sync.Mutex
 	workers map[topicPartition]*worker
@@ -50,6 +51,7 @@ type counters struct {
 	sent         atomic.Int64 // mails the SMTP server accepted
 	duplicates   atomic.Int64 // re-delivered records skipped because the log had them as sent
 	deadLettered atomic.Int64 // records parked in the dead-letter topic
+	expired      atomic.Int64 // events not mailed because their code had expired
 	failures     atomic.Int64 // failed SMTP attempts
 	retried      atomic.Int64 // of which were followed by a retry
 }
@@ -61,8 +63,8 @@ type tuning struct {
 	commitInterval time.Duration // how often marked offsets are committed
 	maxPoll        int           // records per poll
 	queueLimit     int           // records waiting per partition before its fetching pauses
-	sessionTimeout time.Duration // group session timeout; 0 keeps franz-go's 45s
 	housekeeping   time.Duration // how often old delivery log entries are deleted
+	smtpCheck      time.Duration // how long without a send before /readyz's SMTP probe
 	now            func() time.Time
 }
 
@@ -73,14 +75,15 @@ var defaultTuning = tuning{
 	maxPoll:        500,
 	queueLimit:     500,
 	housekeeping:   time.Hour,
+	smtpCheck:      10 * time.Second,
 	now:            time.Now,
 }
 
 // groupOptions are the consumer-group options for at-least-once delivery.
-func (c *consumer) groupOptions(group, topic string) []kgo.Opt {
+func (c *consumer) groupOptions(cfg Config) []kgo.Opt {
 	opts := []kgo.Opt{
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeTopics(topic),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
 		// A new group must start at the beginning, or mail requested
 		// before the mailer first joined would never be sent.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -93,25 +96,14 @@ func (c *consumer) groupOptions(group, topic string) []kgo.Opt {
 		// Records are handed to workers between a poll and AllowRebalance,
 		// so a worker always exists for the partitions of a poll.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-			c.stopWorkers(revoked)
-			if err := cl.CommitMarkedOffsets(ctx); err != nil {
-				c.log.Warn("commit on revoke failed; finished records may be handled again", "err", err)
-			}
-		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-			c.log.Warn("partitions lost; uncommitted records will be handled again by their new owner")
-			c.stopWorkers(lost)
-		}),
 		// Dead letters are produced through the same client; an attempt
 		// must end when the broker is away, to be retried.
 		kgo.RecordDeliveryTimeout(30 * time.Second),
 		kgo.ProducerLinger(0),
 	}
-	if c.tune.sessionTimeout > 0 {
-		opts = append(opts, kgo.SessionTimeout(c.tune.sessionTimeout), kgo.HeartbeatInterval(c.tune.sessionTimeout/10))
-	}
-	return opts
+	// The session, static membership and the assignment callbacks (which
+	// stop a revoked partition's worker and commit its marks): group.go.
+	return append(opts, c.membershipOptions(cfg)...)
 }
 
 // consume is the consumer's lifecycle worker: it polls until ctx ends,
@@ -124,6 +116,7 @@ func (c *consumer) consume(ctx context.Context) error {
 		c.log.Warn("final commit failed; finished records may be handled again", "err", err)
 	}
 	c.cl.CloseAllowingRebalance()
+	c.leaveStatic(commitCtx)
 	return nil
 }
 
@@ -139,16 +132,23 @@ func (c *consumer) run(ctx context.Context) {
 			return
 		}
 		failed := false
+		recreated := recreatedTopics(fetches)
 		fetches.EachError(func(topic string, partition int32, err error) {
 			failed = true
-			c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
+			if !slices.Contains(recreated, topic) {
+				c.log.Warn("fetch failed", "topic", topic, "partition", partition, "err", err)
+			}
 		})
+		c.noteTopicIDs(fetches)
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) > 0 {
 				c.worker(p.Topic, p.Partition).push(p.Records)
 			}
 		})
 		c.cl.AllowRebalance()
+		for _, topic := range recreated {
+			c.recoverRecreated(topic)
+		}
 		if failed && fetches.NumRecords() == 0 {
 			// Do not spin on a broker that answers only with errors.
 			select {

@@ -37,8 +37,8 @@ var testTuning = tuning{
 	commitInterval: 100 * time.Millisecond,
 	maxPoll:        100,
 	queueLimit:     100,
-	sessionTimeout: 3 * time.Second,
 	housekeeping:   time.Hour,
+	smtpCheck:      200 * time.Millisecond,
 	now:            time.Now,
 }
 
@@ -176,6 +176,7 @@ func testConfig(c *cluster, smtpAddr string) Config {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = c.brokers
 	cfg.Group = "mailer-test"
+	cfg.SessionTimeout = 3 * time.Second
 	cfg.SMTP = plainSMTP(smtpAddr)
 	cfg.DatabaseURL = ""
 	return cfg

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -72,9 +74,15 @@ func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
 	return true
 }
 
-// legacyID is the de-duplication key of a record without an event id.
+// legacyID is the de-duplication key of a record without an event id: its
+// position and its timestamp. The position alone repeats when the topic is
+// deleted and recreated (or the broker loses its data), as offsets start
+// again at 0, and the new topic's first records would be skipped as
+// "already sent"; the timestamp (milliseconds) tells them apart, and a
+// re-delivered record keeps it. The value itself holds the code, so no
+// hash of it goes into the log.
 func legacyID(r *kgo.Record) string {
-	return fmt.Sprintf("kafka:%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	return fmt.Sprintf("kafka:%s/%d/%d@%d", r.Topic, r.Partition, r.Offset, r.Timestamp.UnixMilli())
 }
 
 // poisonID names a record that could not be decoded: by its event-id
@@ -110,6 +118,9 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 	ctx, span := c.startSpan(it)
 	defer span.End()
 	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
+	if it.err == nil {
+		it.err = sixDigitCode(it.d.Mail.Code)
+	}
 	if it.err != nil {
 		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
@@ -119,6 +130,9 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		span.SetAttributes(attrOutcome.String("duplicate"))
 		log.Info("mail already sent for this event; not sending it again")
 		return true
+	}
+	if c.expired(it) {
+		return c.expire(span, log, it)
 	}
 	m, err := c.render.render(it.d)
 	if err != nil {
@@ -171,12 +185,44 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 			log.Info("giving way to a group rebalance or shutdown; the record will be retried")
 			return false
 		}
+		if c.expired(it) {
+			// The SMTP server was away for longer than the code lives.
+			return c.expire(span, log, it)
+		}
 	}
+}
+
+// sixDigitCode refuses a code that is not six ASCII digits, as the contract
+// (docs/events.md) has it: such a mail could not be used, so it is poison.
+func sixDigitCode(code string) error {
+	if len(code) != 6 || strings.IndexFunc(code, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return fmt.Errorf("%w: the code is not six digits", events.ErrPoison)
+	}
+	return nil
+}
+
+// expired reports whether the event's code stopped working before it could
+// be mailed (after a long outage): mailing it would only mislead. A bare
+// payload carries no expiry and never expires here.
+func (c *consumer) expired(it item) bool {
+	at := it.d.Mail.ExpiresAt
+	return !at.IsZero() && !c.tune.now().Before(at)
+}
+
+// expire finishes a record whose code has expired: logged as expired in the
+// delivery log, counted, not mailed. The user asks for a new code.
+func (c *consumer) expire(span trace.Span, log *slog.Logger, it item) bool {
+	c.stats.expired.Add(1)
+	at := it.d.Mail.ExpiresAt.UTC().Format(time.RFC3339)
+	c.record(log, it, StatusExpired, 0, "the code expired at "+at+" before it could be mailed")
+	span.SetAttributes(attrOutcome.String("expired"))
+	log.Warn("the code expired before it could be mailed; not sending it", "expired_at", at)
+	return true
 }
 
 // Span attributes of mail.send beyond the messaging conventions.
 const (
-	attrOutcome  = attribute.Key("kinoteka.mail.outcome") // sent, duplicate, dead_lettered, interrupted
+	attrOutcome  = attribute.Key("kinoteka.mail.outcome") // sent, duplicate, expired, dead_lettered, interrupted
 	attrDLQKind  = attribute.Key("kinoteka.mail.dlq_kind")
 	attrAttempts = attribute.Key("kinoteka.smtp.attempts")
 )
@@ -256,6 +302,10 @@ func (c *consumer) deadLetter(quit <-chan struct{}, log *slog.Logger, it item, k
 		err := c.dlq.park(it.r, kind, cause.Error(), attempts, c.tune.now())
 		if err == nil {
 			break
+		}
+		if errors.Is(err, kerr.UnknownTopicID) {
+			// The dead-letter topic was recreated: produce to the new one.
+			c.cl.PurgeTopicsFromProducing(c.dlq.topic)
 		}
 		delay := c.backoff(try)
 		log.Warn("could not write to the dead-letter topic; will retry", "dlq_err", err, "retry_in", delay)

@@ -29,8 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // runChild is a mailer process configured by the parent test: production
-// tuning, except a short group session so that the successor of a killed
-// process does not wait 45 s for the dead member to expire.
+// tuning and defaults, except what the CHILD_* variables set.
 func runChild(getenv func(string) string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -45,9 +44,16 @@ func runChild(getenv func(string) string) int {
 	cfg.Group = getenv("CHILD_GROUP")
 	cfg.DatabaseURL = getenv("CHILD_DATABASE_URL")
 	cfg.SMTP = plainSMTP(getenv("CHILD_SMTP_ADDR"))
-	tune := defaultTuning
-	tune.sessionTimeout = 2 * time.Second
-	if err := run(ctx, cfg, log, ln, tune, nil); err != nil {
+	cfg.InstanceID = getenv("CHILD_INSTANCE_ID")
+	if v := getenv("CHILD_SESSION_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			log.Error("CHILD_SESSION_TIMEOUT", "err", err)
+			return 1
+		}
+		cfg.SessionTimeout = d
+	}
+	if err := run(ctx, cfg, log, ln, defaultTuning, nil); err != nil {
 		log.Error("run", "err", err)
 		return 1
 	}
@@ -106,6 +112,9 @@ func TestMailerKilledMidRun(t *testing.T) {
 		"CHILD_GROUP=mailer-kill-test",
 		"CHILD_DATABASE_URL=" + sharedLogURL(t),
 		"CHILD_SMTP_ADDR=" + ln.Addr().String(),
+		// A short session, so that the successor of the killed process
+		// does not wait for the dead member long.
+		"CHILD_SESSION_TIMEOUT=2s",
 	}
 
 	first := startMailerProcess(t, env)

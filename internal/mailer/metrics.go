@@ -25,10 +25,21 @@ func registerCounters(m *httpapi.Metrics, stats *counters) {
 		{"kinoteka_mailer_dead_lettered_total", "Records parked in the dead-letter topic (poison, rejected with 5xx, or deferred too often).", stats.deadLettered.Load},
 		{"kinoteka_mailer_duplicates_skipped_total", "Re-delivered records not mailed again because the delivery log had them as sent.", stats.duplicates.Load},
 		{"kinoteka_mailer_send_failures_total", "Failed SMTP attempts (each is retried or dead-lettered).", stats.failures.Load},
+		{"kinoteka_mailer_expired_total", "Events not mailed because their code had expired before it could be (logged as expired in the delivery log).", stats.expired.Load},
 	} {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(c.value()) }))
 	}
+}
+
+// registerMembership exports kinoteka_mailer_partitions_owned: the
+// partitions of the mail topic this replica owns in the group. Summed over
+// the replicas it is the partition count; a replica at 0 for long is idle.
+func registerMembership(m *httpapi.Metrics, member *membership) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kinoteka_mailer_partitions_owned",
+		Help: "Partitions this replica owns in the consumer group.",
+	}, func() float64 { return float64(member.ownedCount()) }))
 }
 
 // timedSender times every SMTP send, by outcome.

@@ -16,6 +16,8 @@
 //	KAFKA_SASL_USER, KAFKA_SASL_PASSWORD
 //	MAIL_TOPIC             default mail.requests
 //	MAILER_GROUP           consumer group, default kinoteka-mailer
+//	MAILER_SESSION_TIMEOUT how long the group waits for a silent (crashed) replica before moving its partitions, default 6s
+//	MAILER_INSTANCE_ID     static group membership: a stable, unique name per replica, so that a restarted replica gets its partitions back at once; default none
 //	SMTP_ADDR              host:port, default 127.0.0.1:1025
 //	SMTP_SECURITY          starttls (default; refuses a server without it), tls, or plain (local catcher only)
 //	SMTP_USERNAME, SMTP_PASSWORD   AUTH PLAIN or LOGIN, only over TLS (or plain to loopback)
@@ -51,11 +53,11 @@ import (
 	"kinoteka/internal/launch"
 )
 
-// Run consumes until ctx is done, serving /healthz, /readyz (Kafka and the
-// delivery log reachable), /metrics and GET /v1/deliveries/{event_id} on ln,
-// then shuts down gracefully: it stops serving, stops fetching, finishes
-// the sends in flight, commits, leaves the group and closes its
-// connections. cfg is validated, never completed: build it from
+// Run consumes until ctx is done, serving /healthz, /readyz (Kafka, the
+// mail topic, the delivery log and the SMTP server, each named), /metrics
+// and GET /v1/deliveries/{event_id} on ln, then shuts down gracefully: it
+// stops serving, stops fetching, finishes the sends in flight, commits,
+// leaves the group and closes its connections. cfg is validated, never completed: build it from
 // DefaultConfig (or LoadConfig).
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	return run(ctx, cfg, log, ln, defaultTuning, nil)
@@ -83,6 +85,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 		defer sender.Close()
 		send = sender
 	}
+	// /readyz says whether the SMTP server takes mail (smtpcheck.go); a
+	// test's Sender without a Check has no such check.
+	var smtpCheck *smtpHealth
+	if p, ok := send.(interface{ Check(context.Context) error }); ok {
+		smtpCheck = newSMTPHealth(p.Check, tune.smtpCheck)
+		send = observedSender{Sender: send, h: smtpCheck}
+	}
 	rend, err := newRenderer(cfg.SMTP.From, tune.now)
 	if err != nil {
 		return err
@@ -92,14 +101,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	metrics := httpapi.NewMetrics()
 	stats := &counters{}
 	registerCounters(metrics, stats)
+	member := newMembership(cfg)
+	registerMembership(metrics, member)
 	c := &consumer{
 		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
 		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
-		tr: cfg.Tracing.Tracer("kinoteka/mailer"),
+		tr: cfg.Tracing.Tracer("kinoteka/mailer"), member: member,
 	}
 	// The client is the consumer worker's from here on: it commits and
 	// closes it when it stops.
-	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg.Group, cfg.Topic), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
+	cl, err := kafka.NewClient(cfg.Kafka, append(c.groupOptions(cfg), kafka.LogTo(log), kafka.Metrics(metrics.Registry))...)
 	if err != nil {
 		return err
 	}
@@ -113,17 +124,26 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	// then the consumer finishes its sends and leaves the group; the
 	// sender and the delivery log close last, by the defers above.
 	lc := launch.Lifecycle{Log: log}
-	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, map[string]httpapi.Check{
-		"kafka":        func(ctx context.Context) error { return kafka.Ping(ctx, cl) },
+	checks := map[string]httpapi.Check{
+		"kafka":        c.checkKafka,
 		"delivery_log": deliveries.Ping,
-	}))
+	}
+	if smtpCheck != nil {
+		checks["smtp"] = smtpCheck.check
+		lc.Go("smtp check", func(ctx context.Context) error {
+			smtpCheck.run(ctx)
+			return nil
+		})
+	}
+	lc.Serve("mailer", ln, routes(log, deliveries, metrics, cfg.Tracing, checks))
 	lc.Go("consumer", c.consume)
 	lc.Go("housekeeping", func(ctx context.Context) error {
 		c.housekeeping(ctx, cfg.LogRetention)
 		return nil
 	})
 	err = lc.Run(ctx)
-	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load())
+	log.Info("mailer stopped", "sent", stats.sent.Load(), "duplicates_skipped", stats.duplicates.Load(), "dead_lettered", stats.deadLettered.Load(),
+		"expired", stats.expired.Load())
 	return err
 }
 

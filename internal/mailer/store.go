@@ -38,6 +38,7 @@ const (
 	StatusSent         Status = "sent"          // the SMTP server accepted it; never sent again
 	StatusRetrying     Status = "retrying"      // the last attempt failed; it will be tried again
 	StatusDeadLettered Status = "dead_lettered" // parked in the dead-letter topic; a replay may revive it
+	StatusExpired      Status = "expired"       // not sent: the code had expired before it could be mailed
 )
 
 // Delivery is what the log knows about one event's mail.

@@ -86,6 +86,13 @@ func (p *Process) Stop() {
 	}
 }
 
+// Kill ends the process with SIGKILL — no goodbye, no commit, as a crash
+// looks to its peers — and waits for it.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // ExitCode is the process's exit status once it has exited (Stop waits for
 // that), or -1 while it runs.
 func (p *Process) ExitCode() int {
