@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -255,6 +256,36 @@ func TestComposeRoutesTheSiteAndTheAPIs(t *testing.T) {
 	for loc, svc := range map[string]string{"/": "web", "/v1/": "films", "/v1/auth/": "auth", "/.well-known/": "auth"} {
 		if routes[loc] != svc {
 			t.Errorf("the proxy sends %s to %q, want %s (routes %v)", loc, routes[loc], svc, routes)
+		}
+	}
+}
+
+// auth believes X-Forwarded-For from exactly the containers that forward
+// clients to it — the proxy and web, by service name — and from no address
+// range: a range would trust every other container (and the bridge's
+// gateway) in it to choose its own throttle bucket. No fixed subnet either:
+// it collides ("Pool overlaps") with networks a host already has.
+func TestComposeTrustsOnlyTheForwardingProxies(t *testing.T) {
+	p := loadProject(t)
+	var trusted []string
+	for item := range strings.SplitSeq(env(p.Services["auth"])["AUTH_TRUSTED_PROXIES"], ",") {
+		item = strings.TrimSpace(item)
+		if pre, err := netip.ParsePrefix(item); err == nil {
+			t.Errorf("AUTH_TRUSTED_PROXIES holds the range %s: name the proxies instead", pre)
+			continue
+		}
+		if _, ok := p.Services[item]; !ok {
+			t.Errorf("AUTH_TRUSTED_PROXIES names %q, which is not a service", item)
+		}
+		trusted = append(trusted, item)
+	}
+	slices.Sort(trusted)
+	if !slices.Equal(trusted, []string{"proxy", "web"}) {
+		t.Errorf("auth trusts %v, want exactly [proxy web] (the two hops that forward clients)", trusted)
+	}
+	for name, n := range p.Networks {
+		if len(n.Ipam.Config) > 0 {
+			t.Errorf("network %s fixes its addresses (%v): let Docker choose", name, n.Ipam.Config)
 		}
 	}
 }
