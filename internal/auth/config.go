@@ -40,7 +40,7 @@ type Config struct {
 	RefreshGrace   time.Duration  // a rotated token repeated this soon gets the same answer; 0 is off, at most 1m
 	AdminEmails    []string       // addresses that hold the admin role by configuration
 	Throttle       ThrottleConfig // attempt limits per client IP and per account
-	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For is believed
+	TrustedProxies ProxyList      // proxies whose X-Forwarded-For is believed
 
 	// Tracing traces HTTP requests and the relay's publishes; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
@@ -129,7 +129,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return nil
 		})
 	}
-	env.Prefixes("AUTH_TRUSTED_PROXIES", &cfg.TrustedProxies)
+	env.Func("AUTH_TRUSTED_PROXIES", func(v string) error {
+		l, err := parseProxyList(v)
+		cfg.TrustedProxies = l
+		return err
+	})
 	kafka.ReadEnv(env, &cfg.Kafka)
 	if err := env.Err(); err != nil {
 		return cfg, err
@@ -227,8 +231,82 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("refresh_grace", c.RefreshGrace),
 		slog.Int("admin_emails", len(c.AdminEmails)),
 		slog.String("throttle", c.Throttle.String()),
-		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("trusted_proxies", c.TrustedProxies.String()),
 	)
+}
+
+// ProxyList is AUTH_TRUSTED_PROXIES: the proxies whose X-Forwarded-For auth
+// believes. Prefixes are fixed addresses and ranges; Hosts are names looked
+// up when auth starts and again while it runs (see proxyTrust), so a
+// deployment whose proxy has no fixed address — a container, whose address
+// changes when it is recreated — can trust exactly that proxy rather than
+// the whole network it lives on.
+type ProxyList struct {
+	Prefixes []netip.Prefix
+	Hosts    []string
+}
+
+// Empty reports whether no proxy is trusted (the default).
+func (l ProxyList) Empty() bool { return len(l.Prefixes) == 0 && len(l.Hosts) == 0 }
+
+// String lists the entries as AUTH_TRUSTED_PROXIES would.
+func (l ProxyList) String() string {
+	parts := make([]string, 0, len(l.Prefixes)+len(l.Hosts))
+	for _, p := range l.Prefixes {
+		parts = append(parts, p.String())
+	}
+	return strings.Join(append(parts, l.Hosts...), ",")
+}
+
+// parseProxyList reads a comma-separated list of addresses, CIDR prefixes
+// and host names.
+func parseProxyList(v string) (ProxyList, error) {
+	var l ProxyList
+	for item := range strings.SplitSeq(v, ",") {
+		s := strings.TrimSpace(item)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			l.Prefixes = append(l.Prefixes, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			l.Prefixes = append(l.Prefixes, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		if !isHostName(s) {
+			return l, fmt.Errorf("%q is neither an address, a CIDR prefix nor a host name", s)
+		}
+		l.Hosts = append(l.Hosts, strings.ToLower(s))
+	}
+	return l, nil
+}
+
+// isHostName accepts a DNS name of letters, digits, hyphens and dots (RFC
+// 1123 labels), so a typo such as "10.0.0.0/33" is refused rather than
+// looked up as a name.
+func isHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	allDigits := true
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-':
+				allDigits = false
+			default:
+				return false
+			}
+		}
+	}
+	return !allDigits // "10.0.0" is a mistyped address, not a name
 }
 
 // String lists the store and every action's effective limits.
