@@ -20,12 +20,16 @@ import (
 // (kgo.AllowIdempotentProduceCancellation). Without it franz-go keeps such
 // records until the broker answers, however long it is away, because
 // giving up could publish them twice; Kinoteka's consumers de-duplicate
-// (the mailer by event id), so a bounded attempt is worth that.
+// (the mailer by event id), so a bounded attempt is worth that. And the
+// client may ask for the cluster's metadata again a second after the last
+// time (kgo's default is 5 s): after an outage, that is how soon it sees
+// the broker back and produces again.
 func ProducerOptions(deliveryTimeout time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.ProducerLinger(0),
 		kgo.AllowIdempotentProduceCancellation(),
+		kgo.MetadataMinAge(time.Second),
 	}
 }
 
