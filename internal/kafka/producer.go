@@ -68,7 +68,7 @@ var ErrNoAnswer = errors.New("kafka: no answer from the broker in time")
 
 // ProduceSync produces rs and waits for each outcome or for ctx to end,
 // whichever comes first. Results come in completion order, those left
-// without an answer last (ErrNoAnswer joined with ctx's error).
+// without an answer last (ErrNoAnswer wrapping ctx's error too).
 func (p *Producer) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults {
 	// Buffered for every record, so a promise that fires after we stopped
 	// waiting never blocks the client.
@@ -92,7 +92,7 @@ wait:
 	}
 	for _, r := range rs {
 		if !answered[r] {
-			results = append(results, kgo.ProduceResult{Record: r, Err: errors.Join(ErrNoAnswer, ctx.Err())})
+			results = append(results, kgo.ProduceResult{Record: r, Err: fmt.Errorf("%w: %w", ErrNoAnswer, ctx.Err())})
 		}
 	}
 	p.forgetRecreated(results)

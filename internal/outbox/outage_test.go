@@ -153,7 +153,9 @@ func TestRelayAttemptsEndWhileTheBrokerIsAway(t *testing.T) {
 	r.Notify()
 	<-taken
 	b.stop()
+	away := time.Now()
 	failed := r.next(t)
+	t.Logf("the attempt on the wire ended %v after the broker went away (bound: 1s from its start)", time.Since(away).Round(time.Millisecond))
 	if failed.failed != 2 || failed.err == nil {
 		t.Fatalf("the attempt on the wire when the broker went away: %+v, want 2 failed rows", failed)
 	}
@@ -202,7 +204,8 @@ func TestRelayAttemptsEndWhileTheBrokerIsAway(t *testing.T) {
 // request (lost, or written with its answer lost), then is away for 50 s,
 // then comes back with its log, and the registrations stop. Reported:
 // duplicates (records in the topic beyond one per row), drain-s (from the
-// broker's return until no row is pending), rows. "kgo" is the producer before issue 12 (kgo's ProduceSync,
+// broker's return until no row is pending), longest-attempt-s (the longest
+// produce call), rows. "kgo" is the producer before issue 12 (kgo's ProduceSync,
 // no idempotent cancellation).
 //
 //	go test -run '^$' -bench TwoRelaysAcrossAnOutage -benchtime 1x ./internal/outbox
@@ -241,16 +244,38 @@ func BenchmarkTwoRelaysAcrossAnOutage(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
-				dups, drain, rows := twoRelaysAcrossAnOutage(b, c.producer, c.written, outage)
-				b.ReportMetric(float64(dups), "duplicates")
-				b.ReportMetric(drain.Seconds(), "drain-s")
-				b.ReportMetric(float64(rows), "rows")
+				m := twoRelaysAcrossAnOutage(b, c.producer, c.written, outage)
+				b.ReportMetric(float64(m.dups), "duplicates")
+				b.ReportMetric(m.drain.Seconds(), "drain-s")
+				b.ReportMetric(m.longest.Seconds(), "longest-attempt-s")
+				b.ReportMetric(float64(m.rows), "rows")
 			}
 		})
 	}
 }
 
-func twoRelaysAcrossAnOutage(b *testing.B, producer func(testing.TB, []string) Publisher, written bool, outage time.Duration) (dups int, drain time.Duration, rows int) {
+// timed is a Publisher that keeps its longest call.
+type timed struct {
+	Publisher
+	longest atomic.Int64
+}
+
+func (p *timed) ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults {
+	start := time.Now()
+	defer func() {
+		d := int64(time.Since(start))
+		for cur := p.longest.Load(); d > cur && !p.longest.CompareAndSwap(cur, d); cur = p.longest.Load() {
+		}
+	}()
+	return p.Publisher.ProduceSync(ctx, rs...)
+}
+
+type outageFigures struct {
+	dups, rows     int
+	drain, longest time.Duration
+}
+
+func twoRelaysAcrossAnOutage(b *testing.B, producer func(testing.TB, []string) Publisher, written bool, outage time.Duration) (m outageFigures) {
 	var db *sqldb.DB
 	if os.Getenv(sqldbtest.EnvPostgres) != "" {
 		db = migrated(b, sqldbtest.Postgres(b, nil))
@@ -264,10 +289,10 @@ func twoRelaysAcrossAnOutage(b *testing.B, producer func(testing.TB, []string) P
 	// auth's relay settings: 10 s attempts, the default lease (40 s).
 	var (
 		relays []*Relay
-		pubs   []Publisher
+		pubs   []*timed
 	)
 	for i := range 2 {
-		pubs = append(pubs, producer(b, brk.addrs()))
+		pubs = append(pubs, &timed{Publisher: producer(b, brk.addrs())})
 		r := NewRelay(db, pubs[i], discard, Options{
 			Poll: 50 * time.Millisecond, AttemptTimeout: 10 * time.Second, Owner: fmt.Sprintf("replica-%d", i),
 		})
@@ -314,21 +339,22 @@ func twoRelaysAcrossAnOutage(b *testing.B, producer func(testing.TB, []string) P
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	drain = time.Since(back)
+	m.drain = time.Since(back)
 	// Stop the relays and close their clients before reading, so that
 	// nothing they still hold can land later.
 	cancel()
 	wg.Wait()
 	for _, p := range pubs {
-		p.(interface{ Close() }).Close()
+		p.Publisher.(interface{ Close() }).Close()
+		m.longest = max(m.longest, time.Duration(p.longest.Load()))
 	}
 	seen := readTopic(b, brk.addrs())
-	rows = int(enqueued.Load())
-	if len(seen) != rows {
-		b.Errorf("%d of %d rows are in the topic", len(seen), rows)
+	m.rows = int(enqueued.Load())
+	if len(seen) != m.rows {
+		b.Errorf("%d of %d rows are in the topic", len(seen), m.rows)
 	}
 	for n := range maps.Values(seen) {
-		dups += n - 1
+		m.dups += n - 1
 	}
-	return dups, drain, rows
+	return m
 }
