@@ -36,7 +36,7 @@ func newServiceMetrics(h *httpapi.Metrics) *serviceMetrics {
 		}, []string{"reason"}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kinoteka_outbox_publish_errors_total",
-			Help: "Outbox records Kafka did not take in a publish attempt (each is retried).",
+			Help: "Outbox records a publish attempt did not publish: refused by Kafka, or unanswered when the attempt's 10 s bound ran out (each is retried).",
 		}),
 	}
 	// Every series starts at zero, so that a rate exists from the start.
@@ -78,6 +78,12 @@ const outboxStatsTimeout = 2 * time.Second
 // each scrape (one query), so every replica reports the same shared
 // backlog: alert on max(), not sum(). A failed query leaves the series out
 // of that scrape rather than reporting a false zero.
+//
+// Pending means "not marked published". A replica that crashed between
+// Kafka's acknowledgement and the mark leaves its batch pending, under its
+// lease, until the lease (40 s) expires and another relay publishes it
+// again (the mailer drops the second copy): a crash shows as a backlog
+// of up to one batch for up to a lease, not as a stuck outbox.
 type outboxCollector struct {
 	relay                  *outbox.Relay
 	pending, failing, aged *prometheus.Desc

@@ -35,6 +35,7 @@ func (s *service) mailCode(ctx context.Context, act Action, email, purpose strin
 	now := s.now()
 	outcome, userID := "unknown_email", ""
 	err := s.store.InTx(ctx, func(tx *Tx) error {
+		outcome, userID = "unknown_email", "" // InTx may run this twice
 		u, err := tx.UserByEmail(ctx, email)
 		if apperr.Is(err, apperr.NotFound) {
 			return nil

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -41,8 +42,16 @@ func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handl
 	mux.Handle("GET /docs", apidocs.Auth.ServePage())
 	// Ready means the database answers. Kafka is deliberately not a
 	// condition: registrations go to the outbox, which waits for the broker,
-	// so auth serves every request while Kafka is down.
-	httpapi.Health(mux, map[string]httpapi.Check{"database": svc.store.Ping})
+	// so auth serves every request while Kafka is down. A 503 then would
+	// take every replica out of the load balancer — logins and key
+	// discovery with them — for an outage the outbox absorbs. So the relay
+	// is reported, "degraded" with its error while its attempts fail (a
+	// broker away, a recreated topic), but /readyz stays 200.
+	checks := map[string]httpapi.Check{"database": svc.store.Ping}
+	if relay := svc.cfg.Relay; relay != nil {
+		checks["outbox relay"] = func(ctx context.Context) error { return httpapi.Degraded(relay(ctx)) }
+	}
+	httpapi.Health(mux, checks)
 	mux.Handle("GET /metrics", metrics.Handler())
 	trusted := svc.cfg.TrustedProxies
 	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: svc.cfg.Tracing,

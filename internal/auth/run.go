@@ -42,14 +42,16 @@ import (
 	"net"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"kinoteka/internal/httpapi"
 	"kinoteka/internal/kafka"
 	"kinoteka/internal/launch"
 	"kinoteka/internal/outbox"
 	"kinoteka/internal/sqldb"
 )
+
+// relayAttempt bounds one publish attempt of the outbox relay; its lease
+// is the outbox's default, relayAttempt + 30 s.
+const relayAttempt = 10 * time.Second
 
 // Run opens and migrates the database, loads (or generates) the signing key
 // and serves HTTP on ln until ctx is done, with the outbox relay and the
@@ -62,11 +64,12 @@ import (
 //
 // Kafka is not needed to start: the client connects lazily, and while the
 // broker is away registrations still answer 202 and their mails wait in the
-// outbox. The producer is set up so that every attempt ends:
-// kgo.RecordDeliveryTimeout(10s) fails records the broker does not take in
-// time (the relay also bounds each attempt with a 10 s context), and
-// kgo.ProducerLinger(0) sends at once instead of waiting for more records.
-// Idempotence and acks=all stay franz-go's defaults.
+// outbox. Every publish attempt ends within relayAttempt, also when the
+// broker went away with a request on the wire (kafka.ProducerOptions,
+// kafka.Producer); the failure is counted, logged and shown by /readyz as
+// "degraded" until an attempt succeeds. A recreated mail topic is
+// forgotten and the next attempt goes to the new one. Idempotence and
+// acks=all stay franz-go's defaults.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -95,18 +98,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 
 	httpMetrics := httpapi.NewMetrics()
 	metrics := newServiceMetrics(httpMetrics)
-	client, err := kafka.NewClient(cfg.Kafka,
-		kgo.RecordDeliveryTimeout(10*time.Second),
-		kgo.ProducerLinger(0),
+	client, err := kafka.NewClient(cfg.Kafka, append(kafka.ProducerOptions(relayAttempt),
 		kafka.LogTo(log),
 		kafka.Metrics(httpMetrics.Registry),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("auth: kafka client: %w", err)
 	}
 	defer client.Close()
-	relay := outbox.NewRelay(db, client, log, outbox.Options{
-		Poll: cfg.OutboxPoll, AttemptTimeout: 10 * time.Second, Tracing: cfg.Tracing,
+	relay := outbox.NewRelay(db, kafka.NewProducer(client, log), log, outbox.Options{
+		Poll: cfg.OutboxPoll, AttemptTimeout: relayAttempt, Tracing: cfg.Tracing,
 		OnPublishError: metrics.publishFailed,
 	})
 	metrics.watchOutbox(relay)
@@ -117,6 +118,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 		Now:     time.Now,
 		Rand:    rand.Reader,
 		Notify:  relay.Notify,
+		Relay:   relay.Health,
 		Limiter: lim,
 		Metrics: metrics,
 	})

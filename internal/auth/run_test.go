@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -67,6 +69,30 @@ func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}
+
+// waitReady polls /readyz until it answers 200 with status, and returns
+// the body; it fails the test after a minute.
+func waitReady(t *testing.T, url, status string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Status string }
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%d %s", resp.StatusCode, raw)
+		if json.Unmarshal(raw, &body) == nil && resp.StatusCode == 200 && body.Status == status {
+			return string(raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("readyz never said %s; last: %s", status, last)
+	return ""
+}
 
 func post(t *testing.T, url, body string) (int, []byte) {
 	t.Helper()
@@ -190,6 +216,11 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	if status, body := post(t, srv.url+"/v1/auth/register", `{"email":"a@example.com","password":"correct horse"}`); status != 202 {
 		t.Fatalf("register with Kafka down: %d %s", status, body)
 	}
+	// The relay's attempt fails within its bound; readiness says so and
+	// stays 200.
+	if body := waitReady(t, srv.url, "degraded"); !strings.Contains(body, `"outbox relay":"degraded: publishing fails since`) {
+		t.Errorf("readyz while the relay fails: %s", body)
+	}
 
 	cluster, err := kfake.NewCluster(kfake.Ports(port), kfake.SeedTopics(1, events.Topic))
 	if err != nil {
@@ -198,6 +229,9 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	defer cluster.Close()
 	if d, err := events.Decode(consumeOne(t, brokers).Value, ""); err != nil || d.Mail.Email != "a@example.com" {
 		t.Errorf("mail request after Kafka returned: %+v, %v", d, err)
+	}
+	if body := waitReady(t, srv.url, "OK"); !strings.Contains(body, `"outbox relay":"ok"`) {
+		t.Errorf("readyz once the relay published: %s", body)
 	}
 	if err := srv.stop(); err != nil {
 		t.Errorf("Run: %v", err)

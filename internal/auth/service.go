@@ -13,6 +13,7 @@ import (
 
 	"kinoteka/internal/apperr"
 	"kinoteka/internal/events"
+	"kinoteka/internal/httpapi"
 	"kinoteka/internal/outbox"
 	"kinoteka/internal/telemetry"
 	"kinoteka/internal/tokens"
@@ -51,6 +52,7 @@ type serviceConfig struct {
 	Rand    io.Reader              // salts, refresh tokens, ids
 	NewCode func() (string, error) // six digits; randomCode(Rand) by default
 	Notify  func()                 // wakes the outbox relay after a commit
+	Relay   httpapi.Check          // the outbox relay's health, for /readyz; nil: not reported
 	Limiter limiter                // nil: no throttling
 	Metrics *serviceMetrics        // nil: nothing counted
 }

@@ -97,7 +97,9 @@ func NewStore(db *sqldb.DB) *Store { return &Store{queries{db.DB}, db} }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// InTx runs fn in one transaction, committed when fn returns nil.
+// InTx runs fn in one transaction, committed when fn returns nil. fn may
+// run twice, when the first try lost its connection before the commit
+// (sqldb.DB.InTx): it resets what it hands out.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error { return fn(&Tx{queries{tx}, tx}) })
 }

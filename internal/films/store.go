@@ -120,7 +120,11 @@ func errFilmNotFound(id int64) error {
 
 // Film returns the film with id, or a NotFound error.
 func (s *Store) Film(ctx context.Context, id int64) (Film, error) {
-	f, err := scanFilm(s.db.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`, id))
+	var f Film
+	err := s.db.RetryRead(ctx, func() (err error) {
+		f, err = scanFilm(s.db.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`, id))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return Film{}, errFilmNotFound(id)
 	}
@@ -240,11 +244,21 @@ func favoritesScope(userID string) string { return scopeOf("favorites", userID) 
 
 // page runs a keyset query that asked for one row more than limit: that
 // extra row only tells whether a next page exists. Next, when set, is a
-// placeholder the caller fills in.
+// placeholder the caller fills in. A read, it is tried again on another
+// connection when its own was lost (sqldb.DB.RetryRead).
 func (s *Store) page(ctx context.Context, limit int, query string, args ...any) (Page, error) {
 	if limit < 1 {
 		return Page{}, errors.New("films: list: a page needs a limit of at least 1")
 	}
+	var p Page
+	err := s.db.RetryRead(ctx, func() (err error) {
+		p, err = s.readPage(ctx, limit, query, args...)
+		return err
+	})
+	return p, err
+}
+
+func (s *Store) readPage(ctx context.Context, limit int, query string, args ...any) (Page, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("films: list: %w", err)
@@ -270,6 +284,15 @@ func (s *Store) page(ctx context.Context, limit int, query string, args ...any) 
 
 // Genres returns every genre with its number of films, by name.
 func (s *Store) Genres(ctx context.Context) ([]Genre, error) {
+	var genres []Genre
+	err := s.db.RetryRead(ctx, func() (err error) {
+		genres, err = s.readGenres(ctx)
+		return err
+	})
+	return genres, err
+}
+
+func (s *Store) readGenres(ctx context.Context) ([]Genre, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT g.name, COUNT(f.id) FROM genres g
 		LEFT JOIN films f ON f.genre_id = g.id GROUP BY g.id, g.name`)
 	if err != nil {
@@ -295,7 +318,9 @@ func (s *Store) Genres(ctx context.Context) ([]Genre, error) {
 // HasFilms reports whether the catalogue holds at least one film.
 func (s *Store) HasFilms(ctx context.Context) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM films LIMIT 1`).Scan(&one)
+	err := s.db.RetryRead(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `SELECT 1 FROM films LIMIT 1`).Scan(&one)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

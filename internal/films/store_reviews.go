@@ -51,6 +51,7 @@ func refreshAggregate(ctx context.Context, tx *sql.Tx, id, reviewSeq int64) erro
 func (s *Store) PutReview(ctx context.Context, filmID int64, userID string, in ReviewInput) (rev Review, created bool, err error) {
 	now := s.stamp()
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		created = false // InTx may run this twice
 		seq, err := s.lockFilm(ctx, tx, filmID)
 		if err != nil {
 			return err
@@ -125,24 +126,28 @@ func (s *Store) Reviews(ctx context.Context, filmID int64, req PageRequest) (Rev
 	if req.After.ID != 0 {
 		before = req.After.ID
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT r.user_id, r.rating, r.text, r.created_at, r.updated_at, r.seq, u.name
-		FROM reviews r LEFT JOIN users u ON u.id = r.user_id
-		WHERE r.film_id = $1 AND r.seq < $2 ORDER BY r.seq DESC LIMIT $3`, filmID, before, req.Limit+1)
-	if err != nil {
-		return ReviewPage{}, fmt.Errorf("films: reviews: %w", err)
-	}
-	defer rows.Close()
-	p := ReviewPage{Items: make([]Review, 0, min(req.Limit+1, MaxLimit+1))}
-	for rows.Next() {
-		r := Review{FilmID: filmID}
-		var name sql.NullString
-		if err := rows.Scan(&r.UserID, &r.Rating, &r.Text, &r.CreatedAt, &r.UpdatedAt, &r.Seq, &name); err != nil {
-			return ReviewPage{}, fmt.Errorf("films: reviews: %w", err)
+	var p ReviewPage
+	err := s.db.RetryRead(ctx, func() error {
+		rows, err := s.db.QueryContext(ctx, `SELECT r.user_id, r.rating, r.text, r.created_at, r.updated_at, r.seq, u.name
+			FROM reviews r LEFT JOIN users u ON u.id = r.user_id
+			WHERE r.film_id = $1 AND r.seq < $2 ORDER BY r.seq DESC LIMIT $3`, filmID, before, req.Limit+1)
+		if err != nil {
+			return err
 		}
-		r.CreatedAt, r.UpdatedAt, r.AuthorName = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), name.String
-		p.Items = append(p.Items, r)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		p = ReviewPage{Items: make([]Review, 0, min(req.Limit+1, MaxLimit+1))}
+		for rows.Next() {
+			r := Review{FilmID: filmID}
+			var name sql.NullString
+			if err := rows.Scan(&r.UserID, &r.Rating, &r.Text, &r.CreatedAt, &r.UpdatedAt, &r.Seq, &name); err != nil {
+				return err
+			}
+			r.CreatedAt, r.UpdatedAt, r.AuthorName = r.CreatedAt.UTC(), r.UpdatedAt.UTC(), name.String
+			p.Items = append(p.Items, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return ReviewPage{}, fmt.Errorf("films: reviews: %w", err)
 	}
 	if len(p.Items) == 0 {

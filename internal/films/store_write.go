@@ -56,6 +56,7 @@ const filmsPerStatement = 50
 func (s *Store) insertFilms(ctx context.Context, films []Film) (added int, err error) {
 	now := s.stamp()
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		added = 0 // InTx may run this twice
 		genres, err := ensureGenres(ctx, tx, films)
 		if err != nil {
 			return err

@@ -8,11 +8,28 @@ import (
 	"time"
 )
 
-// Check is one readiness probe: nil means the dependency answers.
+// Check is one readiness probe: nil means the dependency answers; an
+// error wrapped by Degraded means the service works without it.
 type Check func(ctx context.Context) error
 
-// Health adds GET /healthz (the process is alive) and GET /readyz (every
-// check passes) to mux.
+// Degraded marks a check's error as one the service works through: /readyz
+// still answers 200 — an orchestrator keeps sending it requests — with
+// status "degraded" and "degraded: <err>" for the check, for the operator
+// or a probe that reads the body. nil stays nil.
+func Degraded(err error) error {
+	if err == nil {
+		return nil
+	}
+	return degraded{err}
+}
+
+type degraded struct{ error }
+
+func (d degraded) Unwrap() error { return d.error }
+
+// Health adds GET /healthz (the process is alive) and GET /readyz to mux:
+// 200 "OK" when every check passes, 200 "degraded" when the only failures
+// are Degraded ones, 503 otherwise; checks gives each check's answer.
 func Health(mux *http.ServeMux, checks map[string]Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -20,15 +37,22 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		status, results := http.StatusOK, map[string]string{}
+		status, word, results := http.StatusOK, http.StatusText(http.StatusOK), map[string]string{}
 		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				status, results[name] = http.StatusServiceUnavailable, err.Error()
-			} else {
+			err := check(ctx)
+			switch {
+			case err == nil:
 				results[name] = "ok"
+			case errors.As(err, new(degraded)):
+				results[name] = "degraded: " + err.Error()
+				if status == http.StatusOK {
+					word = "degraded"
+				}
+			default:
+				status, word, results[name] = http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), err.Error()
 			}
 		}
-		JSON(w, status, map[string]any{"status": http.StatusText(status), "checks": results})
+		JSON(w, status, map[string]any{"status": word, "checks": results})
 	})
 }
 

@@ -1,6 +1,8 @@
 // Package kafka builds franz-go clients from one configuration, so that the
 // outbox relay (auth), the mailer and the embedded broker agree on brokers,
-// security and topics.
+// security and topics; and it holds what every client needs to recover
+// from faults: a Producer whose calls end with their context and that
+// follows a recreated topic, and RecoverConsuming for consumers.
 package kafka
 
 import (

@@ -15,8 +15,9 @@
 // traceparent is the W3C trace context of the writer.
 //
 // Delivery is at least once: a crash between Kafka's acknowledgement and the
-// published_at update publishes a row again, so consumers de-duplicate on the
-// event id (the mailer does).
+// published_at update, or an attempt cut short by its bound while its
+// request was on the wire (the broker may have written it), publishes a row
+// again, so consumers de-duplicate on the event id (the mailer does).
 package outbox
 
 import (

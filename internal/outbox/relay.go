@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,13 +26,16 @@ import (
 )
 
 // Publisher sends records to Kafka and waits for the outcome of each.
-// *kgo.Client satisfies it.
+// *kafka.Producer satisfies it (and so does *kgo.Client, without its
+// promises).
 //
-// The relay bounds every call with a context deadline (Options.AttemptTimeout);
-// the client should also fail records that cannot be delivered in time
-// (kgo.RecordDeliveryTimeout), so that an attempt ends when the broker is down.
-// franz-go's defaults — an idempotent producer with acks=all — are what the
-// relay relies on for "published means on every in-sync replica".
+// The relay bounds every call with a context deadline (Options.AttemptTimeout)
+// and counts on the call to end by then, answering every record it could
+// not publish with an error. kgo's own ProduceSync does not: its idempotent
+// producer waits out a broker outage for records that may be in flight.
+// kafka.Producer does, and also recovers from a recreated topic. franz-go's
+// defaults — an idempotent producer with acks=all — are what the relay
+// relies on for "published means on every in-sync replica".
 type Publisher interface {
 	ProduceSync(ctx context.Context, rs ...*kgo.Record) kgo.ProduceResults
 }
@@ -40,7 +44,7 @@ type Publisher interface {
 type Options struct {
 	Poll           time.Duration // safety-net poll while idle, for rows other replicas wrote; default 1s
 	BatchSize      int           // rows claimed and produced at once; default 100
-	AttemptTimeout time.Duration // bound of one produce call; default 10s
+	AttemptTimeout time.Duration // bound of one produce call (the Publisher must honour it); default 10s
 	MinBackoff     time.Duration // a failed row's first wait, and the relay's after a failed batch; default 200ms
 	MaxBackoff     time.Duration // both double up to this; default 5s
 	// Lease is how long a claim keeps other relays off a batch. A relay that
@@ -134,8 +138,11 @@ type Relay struct {
 
 	lastHousekeeping time.Time
 
+	mu     sync.Mutex
+	health health // guarded by mu
+
 	// onBatch, when set (by tests), hears about every produced batch once
-	// its outcome is recorded in the database.
+	// its outcome is recorded in the database and in Health.
 	onBatch func(batch)
 }
 
@@ -143,6 +150,15 @@ type Relay struct {
 type batch struct {
 	published []string // event ids, in publish order
 	failed    int
+	err       error // why the failed rows failed
+}
+
+// health is what the relay knows of its own attempts.
+type health struct {
+	failingSince time.Time // first failure of the current run of failures; zero when publishing works
+	lastFailure  time.Time
+	failures     int
+	lastErr      error
 }
 
 // NewRelay returns a relay reading db's outbox table and publishing through pub.
@@ -166,7 +182,9 @@ func (r *Relay) Notify() {
 // every Poll. After a failed batch it backs off exponentially up to
 // MaxBackoff — without waking on Notify, so that a broker outage is not
 // hammered once per registration. Failed rows are never dropped: each waits
-// out its own backoff (next_attempt_at) and is tried again.
+// out its own backoff (next_attempt_at) and is tried again. Every failed
+// attempt is logged, counted (Options.OnPublishError) and reported by
+// Health until publishing works again.
 func (r *Relay) Run(ctx context.Context) error {
 	var backoff time.Duration
 	for {
@@ -180,7 +198,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		case err != nil:
 			backoff = min(max(2*backoff, r.opts.MinBackoff), r.opts.MaxBackoff)
 			wait, wakeable = backoff, false
-			r.log.WarnContext(ctx, "outbox: publish failed; rows stay pending", "err", err, "retry_in", backoff)
+			r.mu.Lock()
+			h := r.health
+			r.mu.Unlock()
+			r.log.WarnContext(ctx, "outbox: publish failed; rows stay pending", "err", err, "retry_in", backoff,
+				"failing_since", h.failingSince, "failed_attempts", h.failures)
 		case more:
 			backoff = 0
 			continue
@@ -214,10 +236,51 @@ func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeable bool) bool 
 // batch was full and fully published, so another one may be waiting.
 func (r *Relay) publishBatch(ctx context.Context) (more bool, err error) {
 	b, n, err := r.produceBatch(ctx)
+	if ctx.Err() == nil {
+		r.record(n, err)
+	}
 	if r.onBatch != nil && (len(b.published) > 0 || b.failed > 0) {
+		b.err = err
 		r.onBatch(b)
 	}
 	return err == nil && n == r.opts.BatchSize, err
+}
+
+// record keeps the outcome of a round that claimed n rows for Health. A
+// round that claimed nothing says little: the failed rows may be backing
+// off, or held by another replica's relay. So it clears a failure only
+// once no row of this relay can still be waiting for its next attempt —
+// MaxBackoff after the last failure, plus a Poll for the relay to look.
+func (r *Relay) record(n int, err error) {
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		if r.health.failingSince.IsZero() {
+			r.health.failingSince = now
+		}
+		r.health.lastFailure, r.health.lastErr = now, err
+		r.health.failures++
+	case n > 0 || now.Sub(r.health.lastFailure) > r.opts.MaxBackoff+r.opts.Poll:
+		r.health = health{}
+	}
+}
+
+// Health reports whether publishing works, for readiness: nil while the
+// relay's last attempt succeeded or nothing has failed lately; otherwise an
+// error saying since when its attempts fail, how many did, and why the
+// last one did. It does not ask Kafka: a relay with nothing to publish has
+// nothing failing.
+func (r *Relay) Health(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.health
+	if h.failingSince.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("publishing fails since %s (%d failed attempts, the last at %s): %w",
+		h.failingSince.UTC().Format(time.RFC3339), h.failures, h.lastFailure.UTC().Format(time.RFC3339), h.lastErr)
 }
 
 // produceBatch claims, produces and settles one batch; n is the number of

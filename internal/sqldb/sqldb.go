@@ -7,15 +7,21 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -33,6 +39,8 @@ const (
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+
+	pool *poolHealth // PostgreSQL only
 }
 
 // Open connects to url: "postgres://…" (or "postgresql://…") for PostgreSQL,
@@ -41,14 +49,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		sdb, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sqldb: %w", err)
 		}
+		pool := &poolHealth{}
+		sdb := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(pool.shouldPing))
 		sdb.SetMaxOpenConns(16)
 		sdb.SetMaxIdleConns(16)
 		sdb.SetConnMaxIdleTime(5 * time.Minute)
-		db = &DB{DB: sdb, Dialect: Postgres}
+		db = &DB{DB: sdb, Dialect: Postgres, pool: pool}
 	default:
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
 		if path == "" {
@@ -165,14 +175,101 @@ func IsUniqueViolation(err error) bool {
 }
 
 // InTx runs fn in a transaction, committing when fn returns nil.
+//
+// When the transaction fails before its commit because the connection was
+// lost (IsConnLost), nothing of it happened, and InTx runs it once more on
+// another connection: fn may run twice, so it must act only through tx and
+// set, not accumulate, what it hands out (reset its results first). A
+// commit that fails is not repeated: the server may have committed.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	committing, err := db.inTx(ctx, fn)
+	if !committing && db.lost(ctx, err) {
+		_, err = db.inTx(ctx, fn)
+	}
+	return err
+}
+
+// inTx runs fn in one transaction; committing reports that err, if any,
+// came from the commit.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) (committing bool, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
+}
+
+// RetryRead runs fn, a read, and once more when it failed because its
+// connection was lost (IsConnLost). fn must be safe to repeat — it only
+// reads — and set, not accumulate, its results.
+func (db *DB) RetryRead(ctx context.Context, fn func() error) error {
+	err := fn()
+	if db.lost(ctx, err) {
+		err = fn()
+	}
+	return err
+}
+
+// lost reports whether err is a lost connection worth another try (ctx
+// still live), and if so makes the pool check connections before reusing
+// them for a while: a server that terminated one connection — a restart,
+// a failover, an administrator — has usually terminated them all, and
+// each would otherwise fail the next request that draws it.
+func (db *DB) lost(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || !IsConnLost(err) {
+		return false
+	}
+	if db.pool != nil {
+		db.pool.suspect(time.Now())
+	}
+	return true
+}
+
+// IsConnLost reports whether err says that the database connection was
+// lost rather than that the statement failed: the server terminated it
+// (SQLSTATE 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+// cannot_connect_now, 57P05 idle_session_timeout), a connection exception
+// (class 08), or the socket broke (EOF, reset, broken pipe, closed).
+func IsConnLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "57P05":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	for _, lost := range []error{driver.ErrBadConn, io.EOF, io.ErrUnexpectedEOF, syscall.ECONNRESET, syscall.EPIPE, net.ErrClosed} {
+		if errors.Is(err, lost) {
+			return true
+		}
+	}
+	return false
+}
+
+// poolHealth decides when the pool checks a connection before reusing it.
+//
+// pgx's database/sql driver pings a connection that sat idle for over a
+// second; one used more recently is handed out unchecked, so each
+// connection the server terminated meanwhile fails the next statement that
+// draws it. Once a lost connection has been seen, every reuse is pinged for
+// suspectFor: a dead connection then fails its ping instead, and
+// database/sql discards it and draws another. suspectFor only needs to
+// cover the second in which an unchecked connection may still be dead.
+type poolHealth struct {
+	until atomic.Int64 // unix nanoseconds; ping every reuse until then
+}
+
+const suspectFor = 5 * time.Second
+
+func (p *poolHealth) suspect(now time.Time) { p.until.Store(now.Add(suspectFor).UnixNano()) }
+
+func (p *poolHealth) shouldPing(_ context.Context, sp stdlib.ShouldPingParams) bool {
+	return sp.IdleDuration > time.Second || time.Now().UnixNano() < p.until.Load()
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"kinoteka/internal/sqldb"
@@ -89,4 +90,48 @@ func open(t testing.TB, dsn string, migrations fs.FS) *sqldb.DB {
 		}
 	}
 	return db
+}
+
+// TerminateConnections ends, on the server, every connection to the
+// database that dbURL names (as an administrator does with
+// pg_terminate_backend, or a restart would), waits until they are gone, and
+// returns how many there were. The pools holding them find out at their
+// next use.
+func TerminateConnections(t testing.TB, dbURL string) int {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	ctx := context.Background()
+	admin, err := sqldb.Open(ctx, os.Getenv(EnvPostgres))
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvPostgres, err)
+	}
+	defer admin.Close()
+	// The call stays in the select list, never in WHERE, where PostgreSQL
+	// may run it before the filter, on every backend; the 5 s argument
+	// makes it wait for each backend to exit.
+	rows, err := admin.QueryContext(ctx, `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, name)
+	if err != nil {
+		t.Fatalf("terminate the connections to %s: %v", name, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var ok bool
+		if err := rows.Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Fatalf("a connection to %s did not end", name)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
