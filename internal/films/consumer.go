@@ -85,6 +85,12 @@ func (c *usersConsumer) run(ctx context.Context) error {
 			failed = true
 			c.log.Warn("users: fetch failed; films serves the names it has", "topic", topic, "partition", partition, "err", err)
 		})
+		// A topic deleted and created again keeps failing until the client
+		// forgets it; the compacted topic is read again from its start,
+		// and the version rule makes the replay change nothing.
+		if topics := kafka.RecoverConsuming(c.cl, fetches); topics != nil {
+			c.log.Error("users: topic was deleted and recreated; reading the new one from its start", "topics", topics)
+		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			if ctx.Err() == nil && c.handle(ctx, r) {
 				c.cl.MarkCommitRecords(r)

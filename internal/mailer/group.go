@@ -168,7 +168,7 @@ func (c *consumer) noteTopicIDs(fetches kgo.Fetches) {
 func recreatedTopics(fetches kgo.Fetches) []string {
 	var topics []string
 	fetches.EachError(func(topic string, _ int32, err error) {
-		if errors.Is(err, kerr.UnknownTopicID) && !slices.Contains(topics, topic) {
+		if kafka.IsRecreatedTopic(err) && !slices.Contains(topics, topic) {
 			topics = append(topics, topic)
 		}
 	})
