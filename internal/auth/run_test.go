@@ -16,14 +16,16 @@ import (
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/sqldb"
 )
 
 // running is an auth service started by Run on a loopback port.
 type running struct {
-	url  string
-	cfg  Config
-	stop func() error // cancels Run and returns its error
+	url    string // the API
+	opsURL string // the operators' endpoints
+	cfg    Config
+	stop   func() error // cancels Run and returns its error
 }
 
 // startRun runs auth on a loopback port against brokers; edit, when given,
@@ -42,10 +44,7 @@ func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 	}
 	// Requests wait in the listener's backlog until Run serves, so the test
 	// needs no readiness polling.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, discard, ln) }()
@@ -63,7 +62,22 @@ func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return running{url: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
+	return running{url: "http://" + ln.Public.Addr().String(), opsURL: "http://" + ln.Ops.Addr().String(), cfg: cfg, stop: stop}
+}
+
+// loopback is a public and an operators' listener on free loopback ports.
+func loopback(t *testing.T) launch.Listeners {
+	t.Helper()
+	var ln launch.Listeners
+	var err error
+	if ln.Public, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if ln.Ops, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	return ln
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}
@@ -179,7 +193,7 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	brokers := []string{"127.0.0.1:" + strconv.Itoa(port)}
 	srv := startRun(t, brokers)
 
-	resp, err := client.Get(srv.url + "/readyz")
+	resp, err := client.Get(srv.opsURL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,16 +220,12 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 
 func TestRunWithoutAKeyFileExplains(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopback(t)
 	cfg := testConfig()
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "auth.db")
 	cfg.SigningKeyFile = filepath.Join(dir, "missing.pem")
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
-	err = Run(context.Background(), cfg, discard, ln)
+	err := Run(context.Background(), cfg, discard, ln)
 	if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
 		t.Errorf("Run without a key = %v, want an error naming AUTH_SIGNING_KEY_FILE", err)
 	}
