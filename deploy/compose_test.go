@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"kinoteka/internal/auth"
+	"kinoteka/internal/events"
 	"kinoteka/internal/films"
 	"kinoteka/internal/mailer"
 	"kinoteka/internal/web"
@@ -161,6 +163,7 @@ func TestComposeDatabasePerService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	setup := strings.Join(p.Services["postgres-setup"].Entrypoint, " ")
 	seen := map[string]string{}
 	for name, s := range p.Services {
 		for k, v := range env(s) {
@@ -177,8 +180,22 @@ func TestComposeDatabasePerService(t *testing.T) {
 				t.Errorf("%s and %s share database %s", name, other, db)
 			}
 			seen[db] = name
-			if !strings.Contains(string(initSQL), fmt.Sprintf("CREATE DATABASE %s OWNER %s;", db, user)) {
+			if !strings.Contains(string(initSQL), fmt.Sprintf("'CREATE DATABASE %s OWNER %s'", db, user)) {
 				t.Errorf("postgres-init.sql does not create database %s owned by %s", db, user)
+			}
+			// One source for the password: the secrets volume. The URL
+			// carries none; the role's comes from the same file as the
+			// service's pgpass (kinoteka dev-secrets derives one from the
+			// other).
+			if _, has := u.User.Password(); has {
+				t.Errorf("%s %s: the URL holds a password; it belongs in the secrets volume", name, k)
+			}
+			if pf := u.Query().Get("passfile"); pf != "/secrets/"+db+".pgpass" || !mountsSecrets(s) {
+				t.Errorf("%s %s: passfile=%q, want /secrets/%s.pgpass from the secrets volume", name, k, pf, db)
+			}
+			if !strings.Contains(string(initSQL), fmt.Sprintf("ALTER ROLE %s PASSWORD :'%s_password';", user, user)) ||
+				!strings.Contains(setup, fmt.Sprintf(`-v %s_password="$(cat /secrets/%s-db-password)"`, user, db)) {
+				t.Errorf("postgres-setup does not set role %s's password from /secrets/%s-db-password", user, db)
 			}
 		}
 	}
@@ -187,6 +204,16 @@ func TestComposeDatabasePerService(t *testing.T) {
 			t.Errorf("%s has no database URL", name)
 		}
 	}
+}
+
+// mountsSecrets reports whether s mounts the secrets volume at /secrets.
+func mountsSecrets(s types.ServiceConfig) bool {
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeVolume && v.Source == "secrets" && v.Target == "/secrets" {
+			return true
+		}
+	}
+	return false
 }
 
 func mapValues(m map[string]string) []string {
@@ -302,6 +329,207 @@ func TestComposeKeepsOperatorPortsOffThePublicPaths(t *testing.T) {
 			if u[1] == name && (u[2] == opsPort || svc.addrEnv == "") {
 				t.Errorf("the proxy routes to %s, %s's operators' port", u[0], name)
 			}
+		}
+	}
+}
+
+// auth believes X-Forwarded-For from exactly the containers that forward
+// clients to it — the proxy and web, by service name — and from no address
+// range: a range would trust every other container (and the bridge's
+// gateway) in it to choose its own throttle bucket. No fixed subnet either:
+// it collides ("Pool overlaps") with networks a host already has.
+func TestComposeTrustsOnlyTheForwardingProxies(t *testing.T) {
+	p := loadProject(t)
+	var trusted []string
+	for item := range strings.SplitSeq(env(p.Services["auth"])["AUTH_TRUSTED_PROXIES"], ",") {
+		item = strings.TrimSpace(item)
+		if pre, err := netip.ParsePrefix(item); err == nil {
+			t.Errorf("AUTH_TRUSTED_PROXIES holds the range %s: name the proxies instead", pre)
+			continue
+		}
+		if _, ok := p.Services[item]; !ok {
+			t.Errorf("AUTH_TRUSTED_PROXIES names %q, which is not a service", item)
+		}
+		trusted = append(trusted, item)
+	}
+	slices.Sort(trusted)
+	if !slices.Equal(trusted, []string{"proxy", "web"}) {
+		t.Errorf("auth trusts %v, want exactly [proxy web] (the two hops that forward clients)", trusted)
+	}
+	for name, n := range p.Networks {
+		if len(n.Ipam.Config) > 0 {
+			t.Errorf("network %s fixes its addresses (%v): let Docker choose", name, n.Ipam.Config)
+		}
+	}
+}
+
+// composeGetenv is the service's environment as its binary sees it, a
+// variable given as NAME_FILE read as a placeholder secret.
+func composeGetenv(vars map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if _, ok := vars[k+"_FILE"]; ok {
+			return "a-secret-mounted-from-a-file-0123456789abcdef"
+		}
+		return ""
+	}
+}
+
+// The broker takes no one without a password: every Kafka client of ours
+// logs in with SCRAM-SHA-512 as its own user, the password from its own
+// file in the secrets volume; the broker's listeners are all SASL, the
+// controller's on the container's loopback only, an authorizer refuses what
+// no ACL allows, and no host port leads to it.
+func TestComposeKafkaRequiresSASL(t *testing.T) {
+	p := loadProject(t)
+	clients := 0
+	for name, s := range p.Services {
+		vars := env(s)
+		if _, ok := vars["KAFKA_BROKERS"]; !ok {
+			continue
+		}
+		clients++
+		if vars["KAFKA_SASL_MECHANISM"] != "scram-sha-512" || vars["KAFKA_SASL_USER"] != name ||
+			vars["KAFKA_SASL_PASSWORD_FILE"] != "/secrets/kafka-"+name+"-password" || !mountsSecrets(s) {
+			t.Errorf("%s: KAFKA_SASL_MECHANISM=%q KAFKA_SASL_USER=%q KAFKA_SASL_PASSWORD_FILE=%q; want scram-sha-512 as %s with /secrets/kafka-%s-password",
+				name, vars["KAFKA_SASL_MECHANISM"], vars["KAFKA_SASL_USER"], vars["KAFKA_SASL_PASSWORD_FILE"], name, name)
+		}
+		if _, ok := vars["KAFKA_SASL_PASSWORD"]; ok {
+			t.Errorf("%s: KAFKA_SASL_PASSWORD is written in the compose file; read it from the secrets volume", name)
+		}
+	}
+	if clients != 3 {
+		t.Errorf("%d services talk to Kafka, want auth, films and mailer", clients)
+	}
+	kafka := p.Services["kafka"]
+	if len(kafka.Ports) > 0 {
+		t.Errorf("kafka publishes %v on the host", kafka.Ports)
+	}
+	start, err := os.ReadFile("kafka-start.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][\w.-]*)=(.*)$`).FindAllStringSubmatch(string(start), -1) {
+		props[m[1]] = m[2]
+	}
+	for k, want := range map[string]string{
+		"listeners":                                    "CONTROLLER://localhost:29093,BROKER://:19092",
+		"listener.security.protocol.map":               "CONTROLLER:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT",
+		"listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"authorizer.class.name":                        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users":                                  "User:admin",
+		"allow.everyone.if.no.acl.found":               "false",
+		"auto.create.topics.enable":                    "false",
+	} {
+		if props[k] != want {
+			t.Errorf("kafka-start.sh: %s=%q, want %q", k, props[k], want)
+		}
+	}
+	if !strings.Contains(string(start), `--add-scram "SCRAM-SHA-512=[name=admin,password=$admin]"`) ||
+		!strings.Contains(string(start), "admin=$(cat /secrets/kafka-admin-password)") {
+		t.Error("kafka-start.sh does not format the storage with the admin's SCRAM credentials from the secrets volume")
+	}
+	if !slices.Contains(kafka.Entrypoint, "/kinoteka/kafka-start.sh") || !mountsSecrets(kafka) {
+		t.Errorf("kafka does not run kafka-start.sh with the secrets (entrypoint %v)", kafka.Entrypoint)
+	}
+	if hc := strings.Join(kafka.HealthCheck.Test, " "); !strings.Contains(hc, "--command-config") {
+		t.Errorf("kafka's healthcheck does not log in: %s", hc)
+	}
+}
+
+// The setup job gives each service's user exactly what that service does
+// with Kafka, read from the service's own configuration under the compose
+// environment: auth writes the mail and users topics; the mailer reads the
+// mail topic in its group and writes the mail dead letters; films reads the
+// users topic in its group and writes its dead letters.
+func TestComposeKafkaACLs(t *testing.T) {
+	p := loadProject(t)
+	authCfg, err := auth.LoadConfig(composeGetenv(env(p.Services["auth"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailerCfg, err := mailer.LoadConfig(composeGetenv(env(p.Services["mailer"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filmsCfg, err := films.LoadConfig(composeGetenv(env(p.Services["films"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"auth Write topic " + authCfg.Topic,
+		"auth Write topic " + events.UsersTopic,
+		"mailer Read topic " + mailerCfg.Topic,
+		"mailer Read group " + mailerCfg.Group,
+		"mailer Write topic " + events.DLQ(mailerCfg.Topic),
+		"films Read topic " + filmsCfg.UsersTopic,
+		"films Read group " + filmsCfg.UsersGroup,
+		"films Write topic " + events.DLQ(filmsCfg.UsersTopic),
+	}
+	script, err := os.ReadFile("kafka-setup.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^acl\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$`).FindAllStringSubmatch(string(script), -1) {
+		got = append(got, strings.Join(m[1:], " "))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("kafka-setup.sh grants\n  %v\nwant\n  %v", got, want)
+	}
+	for _, s := range []string{
+		"for user in auth mailer films; do",
+		`--add-config "SCRAM-SHA-512=[password=$(cat /secrets/kafka-$user-password)]"`,
+		"admin=$(cat /secrets/kafka-admin-password)",
+	} {
+		if !strings.Contains(string(script), s) {
+			t.Errorf("kafka-setup.sh lacks %q", s)
+		}
+	}
+	job := p.Services["kafka-topics"]
+	if !slices.Contains(job.Entrypoint, "/kinoteka/kafka-setup.sh") || !mountsSecrets(job) {
+		t.Errorf("kafka-topics does not run kafka-setup.sh with the secrets (entrypoint %v)", job.Entrypoint)
+	}
+	for _, name := range []string{"auth", "films", "mailer"} {
+		if d, ok := p.Services[name].DependsOn["kafka-topics"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s does not wait for the Kafka users and ACLs", name)
+		}
+	}
+}
+
+// Whatever is published is published on the host's loopback only.
+func TestComposePublishesOnLoopbackOnly(t *testing.T) {
+	p := loadProject(t)
+	for name, s := range p.Services {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s on %q, want 127.0.0.1", name, port.Published, port.HostIP)
+			}
+		}
+	}
+	for _, name := range []string{"kafka", "postgres"} {
+		if ports := p.Services[name].Ports; len(ports) > 0 {
+			t.Errorf("%s publishes %v", name, ports)
+		}
+	}
+}
+
+// The image build copies the repository; a local data or secrets folder
+// (signing key, code secret, databases) must not go with it.
+func TestDockerignoreKeepsSecretsOut(t *testing.T) {
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, pattern := range []string{"**/data", "**/secrets", "*.db", "*.pem", ".git"} {
+		if !slices.Contains(lines, pattern) {
+			t.Errorf(".dockerignore lacks %q", pattern)
 		}
 	}
 }

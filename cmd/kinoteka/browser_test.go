@@ -244,6 +244,17 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.WaitVisible(saying("9.0 / 10 from 1 reviews")),
 		chromedp.WaitVisible(saying("Still the best space opera.")))
 
+	// A display name reaches films through the users topic: the review
+	// shows it once films has followed (soon, not at once).
+	b.submit("to the account", chromedp.Click(linkTo("Account")))
+	b.do("name the account", chromedp.WaitVisible(heading("Your account")), chromedp.SendKeys(field("Display name"), "Journey Person"))
+	b.submit("save the name", chromedp.Click(button("Save name")))
+	b.do("name saved", chromedp.WaitVisible(saying("Your name is saved")))
+	waitFor(t, "the new name on the review", func() bool {
+		b.submit("the film again", chromedp.Navigate(filmURL))
+		return strings.Contains(b.text(`//section[@aria-labelledby="reviews"]`), "Journey Person (you)")
+	})
+
 	// Script cannot see the session: the cookie is HttpOnly.
 	cookies, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.cookie`))
 	if err != nil {

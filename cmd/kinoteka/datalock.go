@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,6 +66,10 @@ func lockDataDir(dir string) (*dataLock, error) {
 		f.Close()
 		return nil, dataDirError(dir, "cannot write in it", err)
 	}
+	if err := makePrivate(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return &dataLock{f: f}, nil
 }
 
@@ -73,4 +78,33 @@ func (l *dataLock) release() {
 	if l != nil {
 		l.f.Close()
 	}
+}
+
+// makePrivate closes dir to other users: the folder 0700 and nothing in it
+// with group or other permissions. A folder made beforehand (mkdir gives
+// 0755) or files written by an older version would otherwise leave the
+// databases, the keys and the broker's log readable by every local user. A
+// folder this process cannot change is refused rather than used.
+func makePrivate(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return dataDirError(dir, "cannot read it", err)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return dataDirError(dir, "cannot read it", err)
+		}
+		mode := info.Mode().Perm()
+		want := mode &^ 0o077
+		if d.IsDir() {
+			want = 0o700
+		}
+		if d.Type()&fs.ModeSymlink != 0 || mode == want {
+			return nil
+		}
+		if err := os.Chmod(path, want); err != nil {
+			return dataDirError(dir, fmt.Sprintf("%s is open to other users (%#o) and cannot be made private", path, mode), err)
+		}
+		return nil
+	})
 }

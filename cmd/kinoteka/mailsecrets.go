@@ -37,7 +37,7 @@ func newCatcherSecrets(dir string) (catcherSecrets, error) {
 		return catcherSecrets{}, err
 	}
 	certFile := filepath.Join(dir, catcherCertFile)
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
 		return catcherSecrets{}, err
 	}
 	password, err := loadOrMakeSecret(filepath.Join(dir, catcherPasswordFile))

@@ -57,6 +57,7 @@ type system struct {
 // newSystem locks the data folder — before anything is written in it — then
 // opens every port and starts the broker. On error nothing is left open.
 func newSystem(cfg config, log *slog.Logger) (*system, error) {
+	privateUmask()
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err

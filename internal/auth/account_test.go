@@ -343,3 +343,56 @@ func TestAdminUsers(t *testing.T) {
 		t.Errorf("audited role changes: %d", n)
 	}
 }
+
+// A signed-in person asking for a second address change within the mail
+// limits is told to wait, with Retry-After, instead of being sent nothing.
+func TestEmailChangeTooSoonSaysWhen(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	tok := f.registerVerified(t, "a@example.com") // its code mail counts
+	f.clock.Advance(20 * time.Second)
+	w := do(t, h, "POST", "/v1/auth/email/change", "application/json", `{"new_email":"b@example.com","password":"correct horse"}`,
+		"Authorization", "Bearer "+tok.Access)
+	if w.Code != 429 || w.Header().Get("Retry-After") != "40" {
+		t.Fatalf("too soon: %d, Retry-After %q, %s; want 429 after 40 s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	f.clock.Advance(40 * time.Second)
+	if c := call(t, h, tok, "POST", "/v1/auth/email/change", `{"new_email":"b@example.com","password":"correct horse"}`, nil); c != 202 {
+		t.Errorf("after the wait: %d", c)
+	}
+	if m := lastMail(t, f.db); m.env.Type != events.TypeEmailChangeCode || m.mail.Email != "b@example.com" {
+		t.Errorf("the code mail: %+v", m)
+	}
+}
+
+func TestMailWait(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ago := func(ds ...time.Duration) []time.Time {
+		var out []time.Time
+		for _, d := range ds {
+			out = append(out, now.Add(-d))
+		}
+		return out
+	}
+	m := time.Minute
+	for _, tc := range []struct {
+		name   string
+		recent []time.Time
+		gap    bool
+		want   time.Duration
+	}{
+		{"none", nil, true, 0},
+		{"one a minute: 20 s ago", ago(20 * time.Second), true, 40 * time.Second},
+		{"no gap asked", ago(20 * time.Second), false, 0},
+		{"five this hour", ago(2*m, 10*m, 20*m, 30*m, 50*m), true, 10 * m},
+		{"ten today", ago(2*time.Hour, 3*time.Hour, 4*time.Hour, 5*time.Hour, 6*time.Hour, 7*time.Hour, 8*time.Hour, 9*time.Hour, 10*time.Hour, 23*time.Hour), true, time.Hour},
+	} {
+		if got := mailWait(tc.recent, now, tc.gap); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		if allowed := countSince(tc.recent, now.Add(-time.Hour)) < maxCodesPerHour && countSince(tc.recent, now.Add(-24*time.Hour)) < maxMailsPerDay &&
+			(!tc.gap || countSince(tc.recent, now.Add(-mailGap)) == 0); allowed != (tc.want == 0) {
+			t.Errorf("%s: mailWait %v disagrees with the limits", tc.name, tc.want)
+		}
+	}
+}

@@ -33,13 +33,14 @@ type Config struct {
 	CodeTTL        time.Duration // one-time code lifetime, 1s to 24h
 	Kafka          kafka.Config
 	Topic          string        // mail requests topic
+	UsersTopic     string        // account changes (user.updated, user.deleted) others follow
 	OutboxPoll     time.Duration // the relay's safety-net poll, more than 0
 
 	RefreshTTL     time.Duration  // a refresh token's life, renewed by each refresh; 1m to a year
 	RefreshGrace   time.Duration  // a rotated token repeated this soon gets the same answer; 0 is off, at most 1m
 	AdminEmails    []string       // addresses that hold the admin role by configuration
 	Throttle       ThrottleConfig // attempt limits per client IP and per account
-	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For is believed
+	TrustedProxies ProxyList      // proxies whose X-Forwarded-For is believed
 
 	// Tracing traces HTTP requests and the relay's publishes; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		CodeTTL:        10 * time.Minute,
 		Kafka:          kafka.Config{Brokers: []string{kafka.DefaultBrokers}, ClientID: "kinoteka-auth"},
 		Topic:          events.Topic,
+		UsersTopic:     events.UsersTopic,
 		OutboxPoll:     time.Second,
 		// Each refresh starts a new 30 days, so an app used monthly stays
 		// logged in.
@@ -108,6 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env.Bytes("AUTH_CODE_SECRET", &cfg.CodeSecret) // verbatim: spaces may be part of it
 	env.Duration("AUTH_CODE_TTL", &cfg.CodeTTL)
 	env.String("MAIL_TOPIC", &cfg.Topic)
+	env.String("AUTH_USERS_TOPIC", &cfg.UsersTopic)
 	env.Duration("AUTH_OUTBOX_POLL", &cfg.OutboxPoll)
 	env.Duration("AUTH_REFRESH_TTL", &cfg.RefreshTTL)
 	env.Duration("AUTH_REFRESH_GRACE", &cfg.RefreshGrace)
@@ -126,7 +129,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return nil
 		})
 	}
-	env.Prefixes("AUTH_TRUSTED_PROXIES", &cfg.TrustedProxies)
+	env.Func("AUTH_TRUSTED_PROXIES", func(v string) error {
+		l, err := parseProxyList(v)
+		cfg.TrustedProxies = l
+		return err
+	})
 	kafka.ReadEnv(env, &cfg.Kafka)
 	if err := env.Err(); err != nil {
 		return cfg, err
@@ -191,6 +198,9 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		bad("Topic (MAIL_TOPIC) must not be empty")
 	}
+	if c.UsersTopic == "" {
+		bad("UsersTopic (AUTH_USERS_TOPIC) must not be empty")
+	}
 	if c.OutboxPoll <= 0 {
 		bad("OutboxPoll (AUTH_OUTBOX_POLL) must be positive, got %s", c.OutboxPoll)
 	}
@@ -215,13 +225,88 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_sasl", c.Kafka.SASL),
 		slog.String("kafka_password", mask(c.Kafka.Password != "")),
 		slog.String("topic", c.Topic),
+		slog.String("users_topic", c.UsersTopic),
 		slog.Duration("outbox_poll", c.OutboxPoll),
 		slog.Duration("refresh_ttl", c.RefreshTTL),
 		slog.Duration("refresh_grace", c.RefreshGrace),
 		slog.Int("admin_emails", len(c.AdminEmails)),
 		slog.String("throttle", c.Throttle.String()),
-		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.String("trusted_proxies", c.TrustedProxies.String()),
 	)
+}
+
+// ProxyList is AUTH_TRUSTED_PROXIES: the proxies whose X-Forwarded-For auth
+// believes. Prefixes are fixed addresses and ranges; Hosts are names looked
+// up when auth starts and again while it runs (see proxyTrust), so a
+// deployment whose proxy has no fixed address — a container, whose address
+// changes when it is recreated — can trust exactly that proxy rather than
+// the whole network it lives on.
+type ProxyList struct {
+	Prefixes []netip.Prefix
+	Hosts    []string
+}
+
+// Empty reports whether no proxy is trusted (the default).
+func (l ProxyList) Empty() bool { return len(l.Prefixes) == 0 && len(l.Hosts) == 0 }
+
+// String lists the entries as AUTH_TRUSTED_PROXIES would.
+func (l ProxyList) String() string {
+	parts := make([]string, 0, len(l.Prefixes)+len(l.Hosts))
+	for _, p := range l.Prefixes {
+		parts = append(parts, p.String())
+	}
+	return strings.Join(append(parts, l.Hosts...), ",")
+}
+
+// parseProxyList reads a comma-separated list of addresses, CIDR prefixes
+// and host names.
+func parseProxyList(v string) (ProxyList, error) {
+	var l ProxyList
+	for item := range strings.SplitSeq(v, ",") {
+		s := strings.TrimSpace(item)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			l.Prefixes = append(l.Prefixes, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			l.Prefixes = append(l.Prefixes, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		if !isHostName(s) {
+			return l, fmt.Errorf("%q is neither an address, a CIDR prefix nor a host name", s)
+		}
+		l.Hosts = append(l.Hosts, strings.ToLower(s))
+	}
+	return l, nil
+}
+
+// isHostName accepts a DNS name of letters, digits, hyphens and dots (RFC
+// 1123 labels), so a typo such as "10.0.0.0/33" is refused rather than
+// looked up as a name.
+func isHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	allDigits := true
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-':
+				allDigits = false
+			default:
+				return false
+			}
+		}
+	}
+	return !allDigits // "10.0.0" is a mistyped address, not a name
 }
 
 // String lists the store and every action's effective limits.

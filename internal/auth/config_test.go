@@ -105,7 +105,10 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"AUTH_THROTTLE_STORE": "redis"}, "AUTH_THROTTLE_STORE"},
 		{map[string]string{"AUTH_THROTTLE_LOGIN": "ip=lots"}, "AUTH_THROTTLE_LOGIN"},
 		{map[string]string{"AUTH_THROTTLE_RESET": "account=5"}, "AUTH_THROTTLE_RESET"},
-		{map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "AUTH_TRUSTED_PROXIES"},
+		{map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, "AUTH_TRUSTED_PROXIES"},
+		{map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0"}, "AUTH_TRUSTED_PROXIES"},
+		{map[string]string{"AUTH_TRUSTED_PROXIES": "proxy, -web"}, "AUTH_TRUSTED_PROXIES"},
+		{map[string]string{"AUTH_TRUSTED_PROXIES": "http://proxy"}, "AUTH_TRUSTED_PROXIES"},
 	} {
 		if _, ok := tc.vars["AUTH_CODE_SECRET"]; !ok && tc.want != "AUTH_CODE_SECRET" {
 			tc.vars["AUTH_CODE_SECRET"] = secret32
@@ -147,7 +150,7 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 		"AUTH_ADMIN_EMAILS":     " Boss@Example.com , ops@example.com,",
 		"AUTH_THROTTLE_STORE":   "database",
 		"AUTH_THROTTLE_LOGIN":   "ip=100/10m,account=off",
-		"AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.1",
+		"AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.1, Proxy, web.internal",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +165,7 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 	case cfg.Throttle.Store != "database" || len(cfg.Throttle.Limits) != 1 ||
 		cfg.Throttle.limits(ActLogin) != (Limits{IP: Rule{100, 10 * time.Minute}}) || cfg.Throttle.limits(ActRegister) != DefaultLimits[ActRegister]:
 		t.Errorf("throttle = %+v", cfg.Throttle)
-	case len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.0.2.1/32":
+	case cfg.TrustedProxies.String() != "10.0.0.0/8,192.0.2.1/32,proxy,web.internal":
 		t.Errorf("trusted proxies = %v", cfg.TrustedProxies)
 	}
 	defaults, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32}))
@@ -170,7 +173,7 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	if defaults.SigningAlg != "RS256" || defaults.RefreshTTL != 30*24*time.Hour || defaults.RefreshGrace != 10*time.Second ||
-		defaults.Throttle.Store != "memory" || len(defaults.TrustedProxies) != 0 || len(defaults.AdminEmails) != 0 {
+		defaults.Throttle.Store != "memory" || !defaults.TrustedProxies.Empty() || len(defaults.AdminEmails) != 0 {
 		t.Errorf("defaults = %+v", defaults)
 	}
 	if s := defaults.Throttle.String(); !strings.Contains(s, "login:ip=30/10m,account=10/1h") {

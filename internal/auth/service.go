@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -251,6 +252,34 @@ func (s *service) mailAllowed(ctx context.Context, tx *Tx, userID string, now ti
 	return countSince(recent, now.Add(-time.Hour)) < maxCodesPerHour &&
 		countSince(recent, now.Add(-24*time.Hour)) < maxMailsPerDay &&
 		(!gap || countSince(recent, now.Add(-mailGap)) == 0), nil
+}
+
+// mailWait is how long until mailAllowed would say yes, given the same
+// recent mail times: 0 when it already does.
+func mailWait(recent []time.Time, now time.Time, gap bool) time.Duration {
+	var wait time.Duration
+	for _, w := range []struct {
+		window time.Duration
+		max    int
+	}{{time.Hour, maxCodesPerHour}, {24 * time.Hour, maxMailsPerDay}, {mailGap, 1}} {
+		if w.window == mailGap && !gap {
+			continue
+		}
+		var in []time.Time
+		for _, t := range recent {
+			if t.After(now.Add(-w.window)) {
+				in = append(in, t)
+			}
+		}
+		if len(in) < w.max {
+			continue
+		}
+		// The window opens again when enough of its mails have aged out:
+		// the (len-max+1)-th oldest.
+		slices.SortFunc(in, time.Time.Compare)
+		wait = max(wait, in[len(in)-w.max].Add(w.window).Sub(now))
+	}
+	return wait
 }
 
 // countSince counts the times strictly after since.

@@ -19,6 +19,13 @@ import (
 // 30 days, and returns it and its private key as PEM. Tests and the
 // development setup use it, e.g. for Mailpit's --smtp-tls-cert/--smtp-tls-key.
 func SelfSignedPEM(hosts ...string) (certPEM, keyPEM []byte, err error) {
+	return SelfSignedPEMFor(30*24*time.Hour, hosts...)
+}
+
+// SelfSignedPEMFor is SelfSignedPEM with a validity of its own: a
+// certificate kept in a volume for as long as the deployment lives
+// (kinoteka dev-secrets) needs a longer one than a test's.
+func SelfSignedPEMFor(validity time.Duration, hosts ...string) (certPEM, keyPEM []byte, err error) {
 	if len(hosts) == 0 {
 		hosts = []string{"localhost", "127.0.0.1"}
 	}
@@ -35,7 +42,7 @@ func SelfSignedPEM(hosts ...string) (certPEM, keyPEM []byte, err error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"Kinoteka development"}},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(30 * 24 * time.Hour),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

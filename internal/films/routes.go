@@ -33,10 +33,12 @@ func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, 
 	mux.Handle("DELETE /v1/films/{id}", admin(handleFilmDelete(log, store)))
 	mux.Handle("POST /v1/genres", admin(handleGenreCreate(log, store)))
 
+	mux.Handle("GET /v1/films/{id}/reviews/me", auth.required(handleOwnReview(log, store)))
 	mux.Handle("PUT /v1/films/{id}/reviews/me", auth.required(handleReviewPut(log, store)))
 	mux.Handle("DELETE /v1/films/{id}/reviews/me", auth.required(handleReviewDelete(log, store)))
 
 	mux.Handle("GET /v1/me/favorites", auth.required(handleFavoriteList(log, store)))
+	mux.Handle("GET /v1/me/favorites/{film_id}", auth.required(handleFavoriteGet(log, store)))
 	mux.Handle("PUT /v1/me/favorites/{film_id}", auth.required(handleFavoritePut(log, store)))
 	mux.Handle("DELETE /v1/me/favorites/{film_id}", auth.required(handleFavoriteDelete(log, store)))
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -53,6 +54,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if path == "" {
 			return nil, errors.New("sqldb: empty database path")
 		}
+		if path != ":memory:" {
+			if err := privateFiles(path); err != nil {
+				return nil, err
+			}
+		}
 		// WAL lets readers run beside the single writer; busy_timeout makes a
 		// writer wait for the lock instead of failing with SQLITE_BUSY.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -75,6 +81,34 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("sqldb: connect: %w", err)
 	}
 	return db, nil
+}
+
+// privateFiles creates the SQLite database at path, if it is new, readable
+// by its owner alone, and takes group and other permissions off an existing
+// one and its journals. SQLite would create the file with the process's
+// umask (0644 commonly) and gives its -wal and -shm files the database's
+// mode; the databases hold password hashes, codes' MACs and sessions.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqldb: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		info, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqldb: %w", err)
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			if err := os.Chmod(p, mode&^0o077); err != nil {
+				return fmt.Errorf("sqldb: %s is open to other users (%#o) and cannot be made private: %w", p, mode, err)
+			}
+		}
+	}
+	return nil
 }
 
 // MigrateOption changes how Migrate keeps track of a set of migrations.

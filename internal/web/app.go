@@ -181,5 +181,5 @@ func isFormError(err error) bool {
 	}
 	return ae.Status == http.StatusBadRequest || ae.Status == http.StatusConflict || ae.Status == http.StatusUnprocessableEntity ||
 		(ae.Status == http.StatusUnauthorized && ae.Code == "invalid_credentials") ||
-		(ae.Status == http.StatusForbidden && ae.Code == "email_not_verified")
+		(ae.Status == http.StatusForbidden && (ae.Code == "email_not_verified" || ae.Code == "wrong_password"))
 }

@@ -197,6 +197,7 @@ type genre struct {
 
 type review struct {
 	UserID    string    `json:"user_id"`
+	Author    author    `json:"author"`
 	Rating    int       `json:"rating"`
 	Text      string    `json:"text"`
 	CreatedAt time.Time `json:"created_at"`
@@ -208,11 +209,37 @@ type reviewPage struct {
 	NextCursor *string  `json:"next_cursor"`
 }
 
-// me is auth's GET /v1/auth/me.
+// author is the name films keeps for a review's writer (its copy of
+// auth's display name, followed through the users topic).
+type author struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// me is auth's GET /v1/auth/me; an admin's list of users adds Status.
 type me struct {
 	ID            string    `json:"id"`
 	Email         string    `json:"email"`
 	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name"`
+	NameSet       bool      `json:"name_set"`
 	Roles         []string  `json:"roles"`
 	CreatedAt     time.Time `json:"created_at"`
+	Status        string    `json:"status"`
+}
+
+// authSession is one of auth's GET /v1/auth/sessions.
+type authSession struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	UserAgent  string    `json:"user_agent"`
+	IP         string    `json:"ip"`
+	Current    bool      `json:"current"`
+}
+
+// userPage is auth's GET /v1/admin/users.
+type userPage struct {
+	Items      []me    `json:"items"`
+	NextCursor *string `json:"next_cursor"`
 }

@@ -21,7 +21,7 @@ type hidden struct{ Name, Value string }
 
 type field struct {
 	Name         string
-	Type         string // text, email, password, number, textarea, select, date
+	Type         string // text, email, password, number, textarea, select, date, checkbox (Value "yes" when ticked)
 	Label        string
 	Value        string
 	Hint         string
@@ -32,6 +32,9 @@ type field struct {
 	MaxLength    int
 	Required     bool
 	Options      []option
+	// Scope keeps the id unique when several forms of a page have a field
+	// of the same name (a password in two forms); see scoped.
+	Scope string
 }
 
 type option struct {
@@ -39,9 +42,22 @@ type option struct {
 	Selected     bool
 }
 
-// ID is the field's element id, unique within a page (one form per field
-// name on a page).
-func (f *field) ID() string { return "f-" + f.Name }
+// ID is the field's element id, unique within a page: one form per field
+// name on a page, or each such form scoped.
+func (f *field) ID() string {
+	if f.Scope != "" {
+		return "f-" + f.Scope + "-" + f.Name
+	}
+	return "f-" + f.Name
+}
+
+// scoped gives every field of f the id scope s and returns f.
+func scoped(s string, f *form) *form {
+	for _, fl := range f.Fields {
+		fl.Scope = s
+	}
+	return f
+}
 
 // field returns the field called name, or nil.
 func (f *form) field(name string) *field {
@@ -92,6 +108,14 @@ func (f *form) apply(lang string, err error, apiField map[string]string) bool {
 	switch {
 	case ae.Code == "invalid_credentials":
 		f.Error = translate(lang, "error.credentials")
+	case ae.Code == "wrong_password":
+		name := "password"
+		if f.field("current_password") != nil {
+			name = "current_password"
+		}
+		f.setError(lang, name, "error.wrong_password")
+	case ae.Code == "email_taken":
+		f.setError(lang, "new_email", "error.email_taken")
 	case ae.Code == "invalid_code":
 		f.setError(lang, "code", "error.code")
 	case ae.Code == "code_expired":

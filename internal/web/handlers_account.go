@@ -24,6 +24,7 @@ const (
 
 func (a *app) signupForm(lang string) *form {
 	return &form{Action: "/signup", Submit: translate(lang, "button.signup"), Fields: []*field{
+		{Name: "name", Type: "text", Label: translate(lang, "field.name"), Hint: translate(lang, "field.name_hint"), Autocomplete: "nickname", MaxLength: 50},
 		{Name: "email", Type: "email", Label: translate(lang, "field.email"), Autocomplete: "email", Required: true, MaxLength: 254},
 		{Name: "password", Type: "password", Label: translate(lang, "field.password"), Hint: translate(lang, "field.password_hint"), Autocomplete: "new-password", Required: true, MaxLength: 128},
 	}}
@@ -49,7 +50,7 @@ func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := a.ctx(r)
 	defer cancel()
 	err := a.api.auth(ctx, r, http.MethodPost, "/v1/auth/register", "",
-		map[string]string{"email": email, "password": r.PostFormValue("password"), "locale": lang}, nil)
+		map[string]string{"email": email, "password": r.PostFormValue("password"), "locale": lang, "name": r.PostFormValue("name")}, nil)
 	if err != nil {
 		if f.apply(lang, err, nil) {
 			a.signupPage(w, r, http.StatusUnprocessableEntity, f)
@@ -326,34 +327,6 @@ func (a *app) handleSignoutAll(w http.ResponseWriter, r *http.Request) {
 	}
 	a.endSession(w, r)
 	a.redirect(w, r, "/?m=signed_out_all")
-}
-
-// accountPage is the content of the account template.
-type accountPage struct {
-	Me         me
-	Since      string
-	SignOut    *form
-	SignOutAll *form
-}
-
-func (a *app) handleAccount(w http.ResponseWriter, r *http.Request) {
-	u, ok := a.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lang := language(r)
-	ctx, cancel := a.ctx(r)
-	defer cancel()
-	var m me
-	if err := a.api.auth(ctx, r, http.MethodGet, "/v1/auth/me", u.bearer(), nil, &m); err != nil {
-		a.fail(w, r, u, err)
-		return
-	}
-	a.render(w, r, http.StatusOK, "account", &page{Title: translate(lang, "account.title"), User: u, Data: accountPage{
-		Me: m, Since: m.CreatedAt.Format("2006-01-02"),
-		SignOut:    &form{Action: "/signout", Submit: translate(lang, "button.signout"), Class: "secondary"},
-		SignOutAll: &form{Action: "/signout-all", Submit: translate(lang, "button.signout_all"), Class: "secondary"},
-	}})
 }
 
 // handleLang stores the language chosen with the switch for a year and

@@ -156,6 +156,7 @@ type fact struct{ Term, Value string }
 
 type reviewItem struct {
 	Mine   bool
+	Author string
 	Rating string
 	Text   string
 	Date   string
@@ -236,7 +237,7 @@ func (a *app) filmPage(w http.ResponseWriter, r *http.Request, status int, revie
 		return
 	}
 	for _, rv := range reviews.Items {
-		v.Reviews = append(v.Reviews, reviewItem{Mine: u != nil && rv.UserID == u.ID, Rating: translate(lang, "film.rated", rv.Rating), Text: rv.Text, Date: rv.UpdatedAt.Format("2006-01-02")})
+		v.Reviews = append(v.Reviews, reviewItem{Mine: u != nil && rv.UserID == u.ID, Author: rv.Author.Name, Rating: translate(lang, "film.rated", rv.Rating), Text: rv.Text, Date: rv.UpdatedAt.Format("2006-01-02")})
 	}
 	if reviews.NextCursor != nil {
 		v.NextReview = path + "?reviews=" + url.QueryEscape(*reviews.NextCursor) + "#reviews"
@@ -286,58 +287,31 @@ func (a *app) reviewForm(lang, path string, mine *review) *form {
 	return f
 }
 
-// maxWalk bounds the pages read to find a person's own review or whether a
-// film is among their favourites: films has no "mine" read for either.
-const maxWalk = 20
-
-// isFavourite walks the person's favourites (100 a page) for id.
+// isFavourite asks films whether film id is among the person's favourites
+// (204 yes, 404 no).
 func (a *app) isFavourite(ctx context.Context, r *http.Request, u *user, id int64) (bool, error) {
-	cursor := ""
-	for range maxWalk {
-		q := url.Values{"limit": {"100"}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var page filmPage
-		if err := a.api.films(ctx, r, http.MethodGet, "/v1/me/favorites?"+q.Encode(), u.bearer(), nil, &page); err != nil {
-			return false, err
-		}
-		for _, f := range page.Items {
-			if f.ID == id {
-				return true, nil
-			}
-		}
-		if page.NextCursor == nil {
-			return false, nil
-		}
-		cursor = *page.NextCursor
+	err := a.api.films(ctx, r, http.MethodGet, "/v1/me/favorites/"+strconv.FormatInt(id, 10), u.bearer(), nil, nil)
+	switch {
+	case err == nil:
+		return true, nil
+	case statusOf(err) == http.StatusNotFound:
+		return false, nil
 	}
-	return false, nil
+	return false, err
 }
 
-// ownReview walks the film's reviews (100 a page) for the person's own.
+// ownReview is the person's review of film id, or nil when they have
+// written none.
 func (a *app) ownReview(ctx context.Context, r *http.Request, u *user, id int64) (*review, error) {
-	cursor := ""
-	for range maxWalk {
-		q := url.Values{"limit": {"100"}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		var page reviewPage
-		if err := a.api.films(ctx, r, http.MethodGet, "/v1/films/"+strconv.FormatInt(id, 10)+"/reviews?"+q.Encode(), "", nil, &page); err != nil {
-			return nil, err
-		}
-		for _, rv := range page.Items {
-			if rv.UserID == u.ID {
-				return &rv, nil
-			}
-		}
-		if page.NextCursor == nil {
-			return nil, nil
-		}
-		cursor = *page.NextCursor
+	var rv review
+	err := a.api.films(ctx, r, http.MethodGet, "/v1/films/"+strconv.FormatInt(id, 10)+"/reviews/me", u.bearer(), nil, &rv)
+	switch {
+	case err == nil:
+		return &rv, nil
+	case codeOf(err) == "review_not_found":
+		return nil, nil
 	}
-	return nil, nil
+	return nil, err
 }
 
 func (a *app) handleFavourite(w http.ResponseWriter, r *http.Request) {

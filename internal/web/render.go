@@ -25,7 +25,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages, each templates/NAME.html defining "content".
-var pageNames = []string{"catalogue", "film", "form", "verify", "favourites", "account", "admin", "admin_film", "error"}
+var pageNames = []string{"catalogue", "film", "form", "verify", "favourites", "account", "admin", "admin_film", "admin_users", "error"}
 
 // page is what every template gets.
 type page struct {

@@ -33,6 +33,13 @@ func (a *app) routes(metrics *httpapi.Metrics) http.Handler {
 	mux.HandleFunc("POST /signout", a.handleSignout)
 	mux.HandleFunc("POST /signout-all", a.handleSignoutAll)
 	mux.HandleFunc("GET /account", a.handleAccount)
+	mux.HandleFunc("POST /account/name", a.handleNameChange)
+	mux.HandleFunc("POST /account/password", a.handlePasswordChange)
+	mux.HandleFunc("POST /account/email/change", a.handleEmailChange)
+	mux.HandleFunc("GET /account/email", a.handleEmailConfirmPage)
+	mux.HandleFunc("POST /account/email", a.handleEmailConfirm)
+	mux.HandleFunc("POST /account/sessions/{id}/end", a.handleSessionEnd)
+	mux.HandleFunc("POST /account/delete", a.handleAccountDelete)
 	mux.HandleFunc("POST /lang", a.handleLang)
 
 	mux.HandleFunc("GET /admin", a.handleAdmin)
@@ -41,6 +48,8 @@ func (a *app) routes(metrics *httpapi.Metrics) http.Handler {
 	mux.HandleFunc("POST /admin/films/{id}", a.handleFilmSave)
 	mux.HandleFunc("POST /admin/films/{id}/delete", a.handleFilmDelete)
 	mux.HandleFunc("POST /admin/genres", a.handleGenreCreate)
+	mux.HandleFunc("GET /admin/users", a.handleUsers)
+	mux.HandleFunc("POST /admin/users/{id}/admin", a.handleUserAdmin)
 
 	mux.Handle("GET /static/{name}", a.assets.serve(a.log))
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {

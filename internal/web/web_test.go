@@ -181,12 +181,17 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	for _, lang := range languages {
 		data := map[string]any{
 			"catalogue": cataloguePage{Films: []filmItem{{ID: 1, Title: "A", Year: 2000}}, Next: "/?cursor=x", First: "/", Sorts: []option{{Value: "id", Label: "x"}}, Error: "bad"},
-			"film": filmView{Film: film{ID: 1, Title: "A"}, Facts: []fact{{"Year", "2000"}}, Reviews: []reviewItem{{Rating: "9 / 10", Text: "t", Mine: true}},
+			"film": filmView{Film: film{ID: 1, Title: "A"}, Facts: []fact{{"Year", "2000"}}, Reviews: []reviewItem{{Rating: "9 / 10", Text: "t", Mine: true, Author: "Ann"}, {Rating: "3 / 10", Author: "Reader 1a2b"}},
 				NextReview: "/films/1?reviews=x", FavForm: button("/films/1/favourite"), Review: bad(a.reviewForm(lang, "/films/1", &review{Rating: 9})), DeleteForm: button("/films/1/review/delete")},
-			"form":       formPage{Heading: "H", Intro: "I", Form: bad(a.resetForm(lang, "a@example.com")), Links: []link{{Text: "x", Href: "/"}}},
+			"form":       formPage{Heading: "H", Intro: "I", Form: bad(a.signupForm(lang)), Links: []link{{Text: "x", Href: "/"}}},
 			"verify":     verifyPage{Email: "a@example.com", Form: bad(a.verifyForm(lang, "a@example.com")), Resend: button("/verify/resend"), WaitSecs: 30, Wait: "wait"},
 			"favourites": favouritesPage{Films: []filmItem{{ID: 1, Title: "A", Year: 2000}}, Next: "/favourites?cursor=x"},
-			"account":    accountPage{Me: me{Email: "a@example.com", Roles: []string{"user"}}, SignOut: button("/signout"), SignOutAll: button("/signout-all")},
+			"account": accountPage{Me: me{Email: "a@example.com", Name: "Ann", Roles: []string{"user"}}, SignOut: button("/signout"), SignOutAll: button("/signout-all"),
+				Sessions: []sessionItem{{Current: true, Device: "Firefox", IP: "127.0.0.1"}, {Device: "Chromium", End: button("/account/sessions/s2/end")}, {Device: "Safari", End: button("/account/sessions/s3/end")}},
+				Name:     bad(a.nameForm(lang, "Ann")), Password: bad(a.passwordForm(lang)), Email: bad(a.emailForm(lang)), Delete: bad(a.deleteForm(lang))},
+			"admin_users": usersPage{Q: "ann", Next: "/admin/users?cursor=x", First: "/admin/users", Users: []userRow{
+				{Name: "Ann", Email: "a@example.com", Roles: "admin, user", Admin: true, Role: button("/admin/users/1/admin")},
+				{Name: "Bob", Email: "b@example.com", Roles: "user", Role: button("/admin/users/2/admin")}}},
 			"admin":      adminPage{Film: bad(a.filmForm(lang, "/admin/films", "Add", []genre{{Name: "Drama"}})), Genre: bad(a.genreForm(lang))},
 			"admin_film": adminFilmPage{Film: film{ID: 1, Title: "A"}, Form: bad(a.filmForm(lang, "/admin/films/1", "Save", nil)), Delete: button("/admin/films/1/delete")},
 			"error":      errorPage{"H", "T"},

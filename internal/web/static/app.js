@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", function () {
       }, 1000);
     }
   }
-  // Deleting a film asks once more.
+  // Deleting a film or an account asks once more.
   document.querySelectorAll("[data-confirm] form").forEach(function (form) {
     form.addEventListener("submit", function (e) {
       var label = form.querySelector("button").textContent;
