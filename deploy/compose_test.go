@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,15 +46,16 @@ func loadProject(t *testing.T) *types.Project {
 }
 
 // kinotekaServices maps each service of ours to the configuration loader its
-// binary runs and the variable its listen address comes from.
+// binary runs and the variables its listen addresses come from: the public
+// listener's (none for the mailer) and the operators' (cmd/*/main.go).
 var kinotekaServices = map[string]struct {
-	addrEnv string
-	load    func(getenv func(string) string) error
+	addrEnv, opsAddrEnv string
+	load                func(getenv func(string) string) error
 }{
-	"auth":   {"AUTH_ADDR", func(g func(string) string) error { _, err := auth.LoadConfig(g); return err }},
-	"films":  {"FILMS_ADDR", func(g func(string) string) error { _, err := films.LoadConfig(g); return err }},
-	"mailer": {"MAILER_ADDR", func(g func(string) string) error { _, err := mailer.LoadConfig(g); return err }},
-	"web":    {"WEB_ADDR", func(g func(string) string) error { _, err := web.LoadConfig(g); return err }},
+	"auth":   {"AUTH_ADDR", "AUTH_OPS_ADDR", func(g func(string) string) error { _, err := auth.LoadConfig(g); return err }},
+	"films":  {"FILMS_ADDR", "FILMS_OPS_ADDR", func(g func(string) string) error { _, err := films.LoadConfig(g); return err }},
+	"mailer": {"", "MAILER_ADDR", func(g func(string) string) error { _, err := mailer.LoadConfig(g); return err }},
+	"web":    {"WEB_ADDR", "WEB_OPS_ADDR", func(g func(string) string) error { _, err := web.LoadConfig(g); return err }},
 }
 
 func env(s types.ServiceConfig) map[string]string {
@@ -111,7 +113,7 @@ func TestComposeEnvironmentMatchesWhatServicesRead(t *testing.T) {
 	for name, svc := range kinotekaServices {
 		t.Run(name, func(t *testing.T) {
 			vars := env(p.Services[name])
-			read := map[string]bool{"LOG_LEVEL": true, svc.addrEnv: true}
+			read := map[string]bool{"LOG_LEVEL": true, svc.addrEnv: true, svc.opsAddrEnv: true}
 			getenv := func(k string) string {
 				read[k] = true
 				if v, ok := vars[k]; ok {
@@ -133,9 +135,14 @@ func TestComposeEnvironmentMatchesWhatServicesRead(t *testing.T) {
 					t.Errorf("%s=%q points at the container itself", k, v)
 				}
 			}
-			host, _, err := net.SplitHostPort(vars[svc.addrEnv])
-			if err != nil || host != "0.0.0.0" {
-				t.Errorf("%s=%q: must listen on 0.0.0.0 to be reachable from other containers", svc.addrEnv, vars[svc.addrEnv])
+			for _, k := range []string{svc.addrEnv, svc.opsAddrEnv} {
+				if k == "" {
+					continue
+				}
+				host, _, err := net.SplitHostPort(vars[k])
+				if err != nil || host != "0.0.0.0" {
+					t.Errorf("%s=%q: must listen on 0.0.0.0 to be reachable from other containers", k, vars[k])
+				}
 			}
 		})
 	}
@@ -282,6 +289,46 @@ func TestComposeRoutesTheSiteAndTheAPIs(t *testing.T) {
 	for loc, svc := range map[string]string{"/": "web", "/v1/": "films", "/v1/auth/": "auth", "/.well-known/": "auth"} {
 		if routes[loc] != svc {
 			t.Errorf("the proxy sends %s to %q, want %s (routes %v)", loc, routes[loc], svc, routes)
+		}
+	}
+}
+
+// Each service's operators' port — /metrics, the probes, the API docs — is
+// reachable on the compose network only: it is a port of its own, no
+// host port publishes it, and the proxy never routes to it (nor to the
+// mailer, whose one port is the operators'). The healthchecks run the
+// binary's own probe, which reads the same variable and so asks that port.
+func TestComposeKeepsOperatorPortsOffThePublicPaths(t *testing.T) {
+	p := loadProject(t)
+	conf, err := os.ReadFile("nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstreams := regexp.MustCompile(`http://([\w.-]+):(\d+)`).FindAllStringSubmatch(string(conf), -1)
+	if len(upstreams) == 0 {
+		t.Fatal("nginx.conf names no upstream")
+	}
+	for name, svc := range kinotekaServices {
+		vars := env(p.Services[name])
+		_, opsPort, err := net.SplitHostPort(vars[svc.opsAddrEnv])
+		if err != nil {
+			t.Errorf("%s: %s=%q: %v", name, svc.opsAddrEnv, vars[svc.opsAddrEnv], err)
+			continue
+		}
+		if svc.addrEnv != "" {
+			if _, port, _ := net.SplitHostPort(vars[svc.addrEnv]); port == opsPort {
+				t.Errorf("%s: %s and %s share port %s", name, svc.addrEnv, svc.opsAddrEnv, port)
+			}
+		}
+		for _, port := range p.Services[name].Ports {
+			if strconv.Itoa(int(port.Target)) == opsPort {
+				t.Errorf("%s publishes its operators' port %s on the host (%s)", name, opsPort, port.Published)
+			}
+		}
+		for _, u := range upstreams {
+			if u[1] == name && (u[2] == opsPort || svc.addrEnv == "") {
+				t.Errorf("the proxy routes to %s, %s's operators' port", u[0], name)
+			}
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -45,7 +44,7 @@ func TestOperationsDocumentsWhatServicesRead(t *testing.T) {
 	}
 	for name, svc := range kinotekaServices {
 		t.Run(name, func(t *testing.T) {
-			read := readVariables(t, name, svc.addrEnv, svc.load)
+			read := readVariables(t, name, svc.addrEnv, svc.opsAddrEnv, svc.load)
 			documented := map[string]string{} // variable → its section
 			for _, s := range tables {
 				if !slices.Contains(s.services, name) && !slices.Contains(s.services, everyService) {
@@ -72,7 +71,7 @@ func TestOperationsDocumentsWhatServicesRead(t *testing.T) {
 // readVariables runs the binary's start-up — launch.Run with the service's
 // loader and tracing — on an empty environment and returns the variables
 // it asked for, in order. The service itself is not run.
-func readVariables(t *testing.T, name, addrEnv string, load func(func(string) string) error) []string {
+func readVariables(t *testing.T, name, addrEnv, opsAddrEnv string, load func(func(string) string) error) []string {
 	t.Helper()
 	var (
 		mu    sync.Mutex
@@ -84,17 +83,17 @@ func readVariables(t *testing.T, name, addrEnv string, load func(func(string) st
 		if !slices.Contains(asked, k) {
 			asked = append(asked, k)
 		}
-		if k == addrEnv {
+		if k == addrEnv || k == opsAddrEnv {
 			return "127.0.0.1:0"
 		}
 		return ""
 	}
 	err := launch.Run(context.Background(), launch.Service[struct{}]{
-		Name: name, AddrEnv: addrEnv,
+		Name: name, AddrEnv: addrEnv, OpsAddrEnv: opsAddrEnv,
 		// An empty environment is not a valid configuration (auth needs a
 		// code secret), but every variable has been asked for by then.
 		Load:    func(g func(string) string) (struct{}, error) { _ = load(g); return struct{}{}, nil },
-		Run:     func(context.Context, struct{}, *slog.Logger, net.Listener) error { return nil },
+		Run:     func(_ context.Context, _ struct{}, _ *slog.Logger, ln launch.Listeners) error { ln.Close(); return nil },
 		Tracing: func(*struct{}, *telemetry.Tracing) {},
 	}, nil, getenv, io.Discard)
 	if err != nil {

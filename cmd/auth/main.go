@@ -9,6 +9,8 @@ import (
 )
 
 func main() {
-	launch.Main(launch.Service[auth.Config]{Name: "auth", AddrEnv: "AUTH_ADDR", DefaultAddr: "127.0.0.1:8081", Load: auth.LoadConfig, Run: auth.Run,
+	launch.Main(launch.Service[auth.Config]{Name: "auth", AddrEnv: "AUTH_ADDR", DefaultAddr: "127.0.0.1:8081",
+		OpsAddrEnv: "AUTH_OPS_ADDR", DefaultOpsAddr: "127.0.0.1:9081",
+		Load: auth.LoadConfig, Run: auth.Run,
 		Tracing: func(c *auth.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

@@ -27,6 +27,11 @@ type config struct {
 	LogLevel   string
 	LogFile    string
 	Throttle   string
+
+	// The operators' listeners (probes, metrics, API docs), kept off the
+	// public ones as in the separate binaries; the mailer's MailerAddr is
+	// its only listener and already the operators'.
+	AuthOpsAddr, FilmsOpsAddr, WebOpsAddr string
 }
 
 type setting struct {
@@ -42,6 +47,9 @@ func (c *config) settings() []setting {
 		{"auth-addr", "KINOTEKA_AUTH_ADDR", "127.0.0.1:8081", "auth service HTTP address", &c.AuthAddr},
 		{"films-addr", "KINOTEKA_FILMS_ADDR", "127.0.0.1:8082", "films service HTTP address", &c.FilmsAddr},
 		{"mailer-addr", "KINOTEKA_MAILER_ADDR", "127.0.0.1:8083", "mailer health/metrics address", &c.MailerAddr},
+		{"web-ops-addr", "KINOTEKA_WEB_OPS_ADDR", "127.0.0.1:9080", "web health/metrics address", &c.WebOpsAddr},
+		{"auth-ops-addr", "KINOTEKA_AUTH_OPS_ADDR", "127.0.0.1:9081", "auth health/metrics/API docs address", &c.AuthOpsAddr},
+		{"films-ops-addr", "KINOTEKA_FILMS_OPS_ADDR", "127.0.0.1:9082", "films health/metrics/API docs address", &c.FilmsOpsAddr},
 		{"smtp-addr", "KINOTEKA_SMTP_ADDR", "127.0.0.1:1025", "mail catcher SMTP address (STARTTLS and AUTH required)", &c.SMTPAddr},
 		{"mail-ui-addr", "KINOTEKA_MAIL_UI_ADDR", "127.0.0.1:8025", "mail catcher inbox page and JSON API", &c.MailUIAddr},
 		{"log-level", "KINOTEKA_LOG_LEVEL", "warn", "debug, info, warn or error", &c.LogLevel},

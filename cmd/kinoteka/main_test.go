@@ -19,7 +19,8 @@ import (
 // same across a restart.
 func freeArgs(t testing.TB, dataDir string) []string {
 	args := []string{"-data", dataDir, "-log-level", "warn"}
-	for _, flag := range []string{"-kafka-addr", "-auth-addr", "-films-addr", "-mailer-addr", "-smtp-addr", "-mail-ui-addr", "-web-addr"} {
+	for _, flag := range []string{"-kafka-addr", "-auth-addr", "-films-addr", "-mailer-addr", "-smtp-addr", "-mail-ui-addr", "-web-addr",
+		"-auth-ops-addr", "-films-ops-addr", "-web-ops-addr"} {
 		args = append(args, flag, testkit.FreeAddr(t))
 	}
 	return args

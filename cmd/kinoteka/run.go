@@ -64,7 +64,8 @@ Kinoteka is running (embedded mode; data in {{.Data}}). Ctrl-C stops it.
 
   auth     {{.Auth}}    JWK set: {{.Auth}}/.well-known/jwks.json
   films    {{.Films}}
-  mailer   {{.Mailer}}    (health)
+  ops      auth: {{.AuthOps}}  films: {{.FilmsOps}}  mailer: {{.Mailer}}  web: {{.WebOps}}
+           /healthz, /readyz, /metrics and the API docs at /docs: for operators, never to publish
   kafka    {{.Kafka}}     (in-process broker, topics mail.requests and mail.requests.dlq)
   mail     smtp://{{.SMTP}}  inbox: {{.MailUI}}
            SMTP requires STARTTLS (certificate {{.CatcherCert}}) and AUTH: user {{.CatcherUser}}, password in {{.CatcherPassword}}
@@ -87,10 +88,14 @@ func printBanner(w io.Writer, s *system) {
 		"Web":    s.webURL(),
 		"Auth":   s.authURL(),
 		"Films":  s.filmsURL(),
-		"Mailer": "http://" + s.mailerLn.Addr().String(),
+		"Mailer": s.mailerOpsURL(),
 		"Kafka":  s.kafkaAddr(),
 		"SMTP":   s.smtpLn.Addr().String(),
 		"MailUI": s.mailUIURL(),
+
+		"AuthOps":  s.authOpsURL(),
+		"FilmsOps": s.filmsOpsURL(),
+		"WebOps":   s.webOpsURL(),
 
 		"CatcherCert":     filepath.Join(data, catcherCertFile),
 		"CatcherUser":     catcherUser,

@@ -71,6 +71,12 @@ var (
 	partMailUI = part{"mail catcher inbox", "mail-ui-addr", "another Mailpit or Kinoteka?"}
 	partWeb    = part{"web site", "web-addr", "another Kinoteka?"}
 	partKafka  = part{"Kafka broker", "kafka-addr", "a Kafka broker or another Kinoteka?"}
+
+	// The operators' listeners of auth, films and web (the mailer's is
+	// partMailer).
+	partAuthOps  = part{"auth health/metrics", "auth-ops-addr", "another Kinoteka?"}
+	partFilmsOps = part{"films health/metrics", "films-ops-addr", "another Kinoteka?"}
+	partWebOps   = part{"web health/metrics", "web-ops-addr", "another Kinoteka?"}
 )
 
 // listen opens a part's listener, or says which part could not listen where.

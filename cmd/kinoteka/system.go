@@ -22,6 +22,7 @@ import (
 	"kinoteka/internal/events"
 	"kinoteka/internal/films"
 	"kinoteka/internal/httpapi"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/mailer"
 	"kinoteka/internal/telemetry"
 )
@@ -37,6 +38,8 @@ type system struct {
 
 	authLn, filmsLn, mailerLn, smtpLn, mailUILn net.Listener
 	webLn                                       net.Listener
+	// The operators' listeners (mailerLn is the mailer's).
+	authOpsLn, filmsOpsLn, webOpsLn net.Listener
 
 	brokerMu   sync.Mutex
 	broker     *kfake.Cluster
@@ -79,6 +82,9 @@ func (s *system) open() (err error) {
 		{&s.smtpLn, partSMTP, s.cfg.SMTPAddr},
 		{&s.mailUILn, partMailUI, s.cfg.MailUIAddr},
 		{&s.webLn, partWeb, s.cfg.WebAddr},
+		{&s.authOpsLn, partAuthOps, s.cfg.AuthOpsAddr},
+		{&s.filmsOpsLn, partFilmsOps, s.cfg.FilmsOpsAddr},
+		{&s.webOpsLn, partWebOps, s.cfg.WebOpsAddr},
 	} {
 		if *l.dst, err = listen(l.part, l.addr); err != nil {
 			return err
@@ -147,10 +153,16 @@ func (s *system) authURL() string   { return "http://" + s.authLn.Addr().String(
 func (s *system) filmsURL() string  { return "http://" + s.filmsLn.Addr().String() }
 func (s *system) mailUIURL() string { return "http://" + s.mailUILn.Addr().String() }
 
+// The operators' URLs: probes, metrics and (but for web) the API docs.
+func (s *system) authOpsURL() string   { return "http://" + s.authOpsLn.Addr().String() }
+func (s *system) filmsOpsURL() string  { return "http://" + s.filmsOpsLn.Addr().String() }
+func (s *system) mailerOpsURL() string { return "http://" + s.mailerLn.Addr().String() }
+func (s *system) webOpsURL() string    { return "http://" + s.webOpsLn.Addr().String() }
+
 // close stops what newSystem started and releases the data folder, last.
 // Closing a listener a service has already closed is harmless.
 func (s *system) close() {
-	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn, s.brokerLn} {
+	for _, ln := range []net.Listener{s.authLn, s.filmsLn, s.mailerLn, s.smtpLn, s.mailUILn, s.webLn, s.authOpsLn, s.filmsOpsLn, s.webOpsLn, s.brokerLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -213,13 +225,13 @@ func (s *system) run(ctx context.Context, ready func()) error {
 		return httpapi.Serve(gctx, s.mailUILn, s.catcher.Handler())
 	})
 	g.Go(func() error {
-		return named("auth", auth.Run(gctx, authCfg, s.log.With("service", "auth"), s.authLn))
+		return named("auth", auth.Run(gctx, authCfg, s.log.With("service", "auth"), launch.Listeners{Public: s.authLn, Ops: s.authOpsLn}))
 	})
 	g.Go(func() error {
-		return named("films", films.Run(gctx, filmsCfg, s.log.With("service", "films"), s.filmsLn))
+		return named("films", films.Run(gctx, filmsCfg, s.log.With("service", "films"), launch.Listeners{Public: s.filmsLn, Ops: s.filmsOpsLn}))
 	})
 	g.Go(func() error {
-		return named("mailer", mailer.Run(gctx, mailerCfg, s.log.With("service", "mailer"), s.mailerLn))
+		return named("mailer", mailer.Run(gctx, mailerCfg, s.log.With("service", "mailer"), launch.Listeners{Ops: s.mailerLn}))
 	})
 	g.Go(func() error { return s.runWeb(gctx) })
 	g.Go(func() error {
@@ -260,10 +272,11 @@ func named(service string, err error) error {
 	return nil
 }
 
-// waitHealthy polls each service's /readyz until all answer 200.
+// waitHealthy polls each service's /readyz (the mailer's and web's
+// /healthz) on its operators' listener until all answer 200.
 func (s *system) waitHealthy(ctx context.Context) error {
-	urls := []string{s.authURL() + "/readyz", s.filmsURL() + "/readyz", "http://" + s.mailerLn.Addr().String() + "/healthz", s.mailUIURL() + "/readyz"}
-	urls = append(urls, s.webURL()+"/healthz")
+	urls := []string{s.authOpsURL() + "/readyz", s.filmsOpsURL() + "/readyz", s.mailerOpsURL() + "/healthz", s.mailUIURL() + "/readyz"}
+	urls = append(urls, s.webOpsURL()+"/healthz")
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range urls {
 		for {

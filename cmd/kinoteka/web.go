@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"kinoteka/internal/launch"
 	"kinoteka/internal/web"
 )
 
@@ -30,7 +31,7 @@ func (s *system) runWeb(ctx context.Context) error {
 	cfg.SessionKey = key
 	cfg.InboxURL = s.mailUIURL()
 	cfg.Tracing = s.tracing["web"]
-	return named("web", web.Run(ctx, cfg, s.log.With("service", "web"), s.webLn))
+	return named("web", web.Run(ctx, cfg, s.log.With("service", "web"), launch.Listeners{Public: s.webLn, Ops: s.webOpsLn}))
 }
 
 // webSessionKey loads the key that seals session cookies from the data

@@ -364,7 +364,7 @@ func TestWebSessionsRenewAndScale(t *testing.T) {
 	cfg := web.DefaultConfig()
 	cfg.AuthURL, cfg.FilmsURL, cfg.SessionKey = s.authURL(), s.filmsURL(), key
 	cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	h, err := web.NewHandler(cfg, slog.New(slog.DiscardHandler))
+	h, _, err := web.NewHandlers(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,19 +446,21 @@ func TestWebSaysWhenAServiceIsDown(t *testing.T) {
 	dead.Close() // nothing listens there now
 	cfg := web.DefaultConfig()
 	cfg.AuthURL, cfg.FilmsURL, cfg.SessionKey = deadURL, deadURL, key
-	h, err := web.NewHandler(cfg, slog.New(slog.DiscardHandler))
+	h, ops, err := web.NewHandlers(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	opsSrv := httptest.NewServer(ops)
+	defer opsSrv.Close()
 	v := newVisitor(t, srv.URL)
 	a := v.get("/")
 	must(t, a, http.StatusServiceUnavailable, "The film catalogue is unavailable right now")
 	must(t, v.post("/signin", url.Values{"email": {"a@example.com"}, "password": {"correct horse battery"}}),
 		http.StatusServiceUnavailable, "Sign-in and accounts are unavailable")
 	must(t, v.get("/signin"), http.StatusOK) // pages that need no service still work
-	if r := v.get("/readyz"); r.status != http.StatusServiceUnavailable {
+	if r := newVisitor(t, opsSrv.URL).get("/readyz"); r.status != http.StatusServiceUnavailable {
 		t.Errorf("readyz with both down: %d", r.status)
 	}
 }

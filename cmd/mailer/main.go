@@ -9,6 +9,9 @@ import (
 )
 
 func main() {
-	launch.Main(launch.Service[mailer.Config]{Name: "mailer", AddrEnv: "MAILER_ADDR", DefaultAddr: "127.0.0.1:8083", Load: mailer.LoadConfig, Run: mailer.Run,
+	launch.Main(launch.Service[mailer.Config]{Name: "mailer",
+		// The mailer has no public API: its one listener is the operators'.
+		OpsAddrEnv: "MAILER_ADDR", DefaultOpsAddr: "127.0.0.1:8083",
+		Load: mailer.LoadConfig, Run: mailer.Run,
 		Tracing: func(c *mailer.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

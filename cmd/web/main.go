@@ -10,6 +10,8 @@ import (
 )
 
 func main() {
-	launch.Main(launch.Service[web.Config]{Name: "web", AddrEnv: "WEB_ADDR", DefaultAddr: "127.0.0.1:8080", Load: web.LoadConfig, Run: web.Run,
+	launch.Main(launch.Service[web.Config]{Name: "web", AddrEnv: "WEB_ADDR", DefaultAddr: "127.0.0.1:8080",
+		OpsAddrEnv: "WEB_OPS_ADDR", DefaultOpsAddr: "127.0.0.1:9080",
+		Load: web.LoadConfig, Run: web.Run,
 		Tracing: func(c *web.Config, t *telemetry.Tracing) { c.Tracing = t }})
 }

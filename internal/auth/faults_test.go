@@ -56,7 +56,7 @@ func TestRunRecoversFromARecreatedTopic(t *testing.T) {
 		t.Fatalf("first record of the new topic: %+v, %v", d, err)
 	}
 	t.Logf("the relay published to the recreated topic %v after it was recreated", time.Since(recreated).Round(time.Millisecond))
-	waitReady(t, srv.url, "OK")
+	waitReady(t, srv.opsURL, "OK")
 }
 
 // Each pooled connection the server terminated used to turn the next

@@ -134,7 +134,7 @@ func TestHTTPFlow(t *testing.T) {
 	if w = do(t, h, "GET", "/v1/auth/me", "", "", "Authorization", "Bearer "+tok.AccessToken); w.Code != 200 {
 		t.Errorf("me: %d %s", w.Code, w.Body)
 	}
-	if w = do(t, h, "GET", "/readyz", "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "database") {
+	if w = do(t, opsRoutes(discard, f.svc, httpapi.NewMetrics()), "GET", "/readyz", "", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "database") {
 		t.Errorf("readyz: %d %s", w.Code, w.Body)
 	}
 }

@@ -14,17 +14,17 @@ import (
 )
 
 // startMetricsRun runs auth with login limited to one attempt per IP.
-func startMetricsRun(t *testing.T, brokers []string) string {
+func startMetricsRun(t *testing.T, brokers []string) running {
 	t.Helper()
 	return startRun(t, brokers, func(c *Config) {
 		c.Throttle = ThrottleConfig{Store: "memory", Limits: map[Action]Limits{ActLogin: {IP: Rule{1, time.Hour}}}}
-	}).url
+	})
 }
 
-// scrape returns auth's /metrics.
-func scrape(t *testing.T, url string) string {
+// scrape returns auth's /metrics, from the operators' listener.
+func scrape(t *testing.T, srv running) string {
 	t.Helper()
-	resp, err := client.Get(url + "/metrics")
+	resp, err := client.Get(srv.opsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	url := startMetricsRun(t, cluster.ListenAddrs())
+	srv := startMetricsRun(t, cluster.ListenAddrs())
+	url := srv.url
 
 	for _, tc := range []struct {
 		path, body string
@@ -73,7 +74,7 @@ func TestMetrics(t *testing.T) {
 	var body string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		body = scrape(t, url)
+		body = scrape(t, srv)
 		pending, ok := sample(body, "kinoteka_outbox_pending_rows ")
 		produced, _ := sample(body, `kinoteka_kafka_produce_records_total{`)
 		if ok && pending == 0 && produced == 1 {
@@ -113,13 +114,14 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsOutboxBacklogWhileKafkaIsDown(t *testing.T) {
 	brokers := []string{testkit.FreeAddr(t)} // nothing listens there: the broker is down
-	url := startMetricsRun(t, brokers)
+	srv := startMetricsRun(t, brokers)
+	url := srv.url
 	for _, email := range []string{"a@example.com", "b@example.com"} {
 		if status, body := post(t, url+"/v1/auth/register", `{"email":"`+email+`","password":"correct horse"}`); status != 202 {
 			t.Fatalf("register: %d %s", status, body)
 		}
 	}
-	body := scrape(t, url)
+	body := scrape(t, srv)
 	if got, ok := sample(body, "kinoteka_outbox_pending_rows "); !ok || got != 2 {
 		t.Errorf("kinoteka_outbox_pending_rows = %v (present %v), want 2", got, ok)
 	}

@@ -9,11 +9,13 @@ import (
 	"kinoteka/internal/httpapi"
 )
 
-// routes is auth's HTTP API on one screen, served through the shared stack
-// (httpapi.Stack) with auth's own middleware, which reads the client
-// address (X-Forwarded-For only from svc.cfg.TrustedProxies). metrics is
-// the service's registry: the stack counts requests in it and /metrics
-// serves it.
+// routes is auth's public HTTP API on one screen, served through the
+// shared stack (httpapi.Stack) with auth's own middleware, which reads the
+// client address (X-Forwarded-For only from svc.cfg.TrustedProxies).
+// metrics is the service's registry: the stack counts requests in it, and
+// opsRoutes serves it on the operators' listener — never here, since its
+// login failures by reason would tell an unknown address from a wrong
+// password.
 func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/auth/register", handleRegister(log, svc))
@@ -38,8 +40,15 @@ func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handl
 	mux.Handle("DELETE /v1/admin/users/{id}/roles/{role}", handleAdminRole(log, svc, false))
 	mux.Handle("GET /.well-known/jwks.json", handleJWKS(svc))
 	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(svc.cfg.Issuer, svc.signer.Algorithms()))
-	mux.Handle("GET /openapi.json", apidocs.Auth.ServeJSON())
-	mux.Handle("GET /docs", apidocs.Auth.ServePage())
+	trusted := svc.cfg.TrustedProxies
+	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: svc.cfg.Tracing,
+		Wrap: func(h http.Handler) http.Handler { return withClientInfo(trusted, h) }}.Handler(mux)
+}
+
+// opsRoutes is what auth serves on the operators' listener (AUTH_OPS_ADDR):
+// probes, metrics and the API docs.
+func opsRoutes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handler {
+	mux := http.NewServeMux()
 	// Ready means the database answers. Kafka is deliberately not a
 	// condition: registrations go to the outbox, which waits for the broker,
 	// so auth serves every request while Kafka is down. A 503 then would
@@ -53,7 +62,7 @@ func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handl
 	}
 	httpapi.Health(mux, checks)
 	mux.Handle("GET /metrics", metrics.Handler())
-	trusted := svc.cfg.TrustedProxies
-	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: svc.cfg.Tracing,
-		Wrap: func(h http.Handler) http.Handler { return withClientInfo(trusted, h) }}.Handler(mux)
+	mux.Handle("GET /openapi.json", apidocs.Auth.ServeJSON())
+	mux.Handle("GET /docs", apidocs.Auth.ServePage())
+	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: svc.cfg.Tracing}.Handler(mux)
 }

@@ -39,7 +39,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"kinoteka/internal/httpapi"
@@ -54,7 +53,8 @@ import (
 const relayAttempt = 10 * time.Second
 
 // Run opens and migrates the database, loads (or generates) the signing key
-// and serves HTTP on ln until ctx is done, with the outbox relay and the
+// and serves the API on ln.Public and the operators' endpoints (probes,
+// metrics, docs) on ln.Ops until ctx is done, with the outbox relay and the
 // sweep of expired codes and sessions as workers (launch.Lifecycle). Then it
 // drains HTTP, stops the workers — so the relay outlives the drain, and
 // mails of registrations committed during it still get their wake-up — and
@@ -70,11 +70,12 @@ const relayAttempt = 10 * time.Second
 // "degraded" until an attempt succeeds. A recreated mail topic is
 // forgotten and the next attempt goes to the new one. Idempotence and
 // acks=all stay franz-go's defaults.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners) error {
+	defer ln.Close() // also on the early returns, so the ports are not held
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log.InfoContext(ctx, "auth starting", "addr", ln.Addr().String(), "config", cfg)
+	log.InfoContext(ctx, "auth starting", "addr", ln.Public.Addr().String(), "ops_addr", ln.Ops.Addr().String(), "config", cfg)
 
 	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -127,7 +128,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	}
 
 	lc := launch.Lifecycle{Log: log}
-	lc.Serve("http", ln, routes(log, svc, httpMetrics))
+	lc.Serve("http", ln.Public, routes(log, svc, httpMetrics))
+	lc.Serve("ops", ln.Ops, opsRoutes(log, svc, httpMetrics))
 	lc.Go("outbox relay", relay.Run)
 	lc.Go("sweep", func(ctx context.Context) error {
 		svc.sweepEvery(ctx, 10*time.Minute)

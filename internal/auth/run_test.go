@@ -18,14 +18,16 @@ import (
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/sqldb"
 )
 
 // running is an auth service started by Run on a loopback port.
 type running struct {
-	url  string
-	cfg  Config
-	stop func() error // cancels Run and returns its error
+	url    string // the API
+	opsURL string // the operators' endpoints
+	cfg    Config
+	stop   func() error // cancels Run and returns its error
 }
 
 // startRun runs auth on a loopback port against brokers; edit, when given,
@@ -44,10 +46,7 @@ func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 	}
 	// Requests wait in the listener's backlog until Run serves, so the test
 	// needs no readiness polling.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, discard, ln) }()
@@ -65,7 +64,22 @@ func startRun(t *testing.T, brokers []string, edit ...func(*Config)) running {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return running{url: "http://" + ln.Addr().String(), cfg: cfg, stop: stop}
+	return running{url: "http://" + ln.Public.Addr().String(), opsURL: "http://" + ln.Ops.Addr().String(), cfg: cfg, stop: stop}
+}
+
+// loopback is a public and an operators' listener on free loopback ports.
+func loopback(t *testing.T) launch.Listeners {
+	t.Helper()
+	var ln launch.Listeners
+	var err error
+	if ln.Public, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if ln.Ops, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	return ln
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}
@@ -205,7 +219,7 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	brokers := []string{"127.0.0.1:" + strconv.Itoa(port)}
 	srv := startRun(t, brokers)
 
-	resp, err := client.Get(srv.url + "/readyz")
+	resp, err := client.Get(srv.opsURL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +232,7 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	}
 	// The relay's attempt fails within its bound; readiness says so and
 	// stays 200.
-	if body := waitReady(t, srv.url, "degraded"); !strings.Contains(body, `"outbox relay":"degraded: publishing fails since`) {
+	if body := waitReady(t, srv.opsURL, "degraded"); !strings.Contains(body, `"outbox relay":"degraded: publishing fails since`) {
 		t.Errorf("readyz while the relay fails: %s", body)
 	}
 
@@ -230,7 +244,7 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 	if d, err := events.Decode(consumeOne(t, brokers).Value, ""); err != nil || d.Mail.Email != "a@example.com" {
 		t.Errorf("mail request after Kafka returned: %+v, %v", d, err)
 	}
-	if body := waitReady(t, srv.url, "OK"); !strings.Contains(body, `"outbox relay":"ok"`) {
+	if body := waitReady(t, srv.opsURL, "OK"); !strings.Contains(body, `"outbox relay":"ok"`) {
 		t.Errorf("readyz once the relay published: %s", body)
 	}
 	if err := srv.stop(); err != nil {
@@ -240,16 +254,12 @@ func TestRunStartsWithKafkaDownAndMailsWhenItReturns(t *testing.T) {
 
 func TestRunWithoutAKeyFileExplains(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := loopback(t)
 	cfg := testConfig()
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "auth.db")
 	cfg.SigningKeyFile = filepath.Join(dir, "missing.pem")
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"}
-	err = Run(context.Background(), cfg, discard, ln)
+	err := Run(context.Background(), cfg, discard, ln)
 	if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
 		t.Errorf("Run without a key = %v, want an error naming AUTH_SIGNING_KEY_FILE", err)
 	}

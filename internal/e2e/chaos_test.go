@@ -124,8 +124,8 @@ type chaos struct {
 	keyFile            string
 	mailpit            *testkit.Process
 
-	authAddr, authDB string
-	auth             *testkit.Process
+	authAddr, authOpsAddr, authDB string
+	auth                          *testkit.Process
 
 	mailerDB string
 	mailers  [2]*testkit.Process
@@ -152,7 +152,7 @@ func startChaos(t *testing.T, mailpit string) *chaos {
 	h.smtpAddr, h.mailAPI = testkit.FreeAddr(t), testkit.FreeAddr(t)
 	h.startMailpit()
 
-	h.authAddr, h.authDB = testkit.FreeAddr(t), sqldbtest.FreshPostgresURL(t)
+	h.authAddr, h.authOpsAddr, h.authDB = testkit.FreeAddr(t), testkit.FreeAddr(t), sqldbtest.FreshPostgresURL(t)
 	h.auth = h.startAuth()
 	h.mailerDB = sqldbtest.FreshPostgresURL(t)
 	for i := range h.mailers {
@@ -208,6 +208,7 @@ func (h *chaos) startAuth() *testkit.Process {
 	a := testkit.Start(t, "auth", h.bins["./cmd/auth"], []string{
 		"KAFKA_BROKERS=" + h.brokers(), "LOG_LEVEL=info", "MAIL_TOPIC=" + events.Topic,
 		"AUTH_ADDR=" + h.authAddr,
+		"AUTH_OPS_ADDR=" + h.authOpsAddr,
 		"AUTH_DATABASE_URL=" + h.authDB,
 		"AUTH_ISSUER=" + authURL,
 		"AUTH_SIGNING_KEY_FILE=" + filepath.Join(h.dir, "auth-key.pem"),
@@ -215,7 +216,7 @@ func (h *chaos) startAuth() *testkit.Process {
 		"AUTH_CODE_SECRET=chaos-test-secret-of-at-least-32-bytes!!",
 		"AUTH_THROTTLE_STORE=off",
 	})
-	testkit.WaitHTTP(t, a, authURL+"/readyz", 60*time.Second)
+	testkit.WaitHTTP(t, a, "http://"+h.authOpsAddr+"/readyz", 60*time.Second)
 	return a
 }
 

@@ -64,35 +64,37 @@ func TestDistributed(t *testing.T) {
 		"--max", "0")
 	testkit.WaitHTTP(t, mp, "http://"+mailAPI+"/readyz", 30*time.Second)
 
-	authAddr := testkit.FreeAddr(t)
-	authURL := "http://" + authAddr
+	authAddr, authOpsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	authURL, authOpsURL := "http://"+authAddr, "http://"+authOpsAddr
 	signingKey := filepath.Join(dir, "auth-key.pem")
 	common := []string{"KAFKA_BROKERS=" + brokers, "LOG_LEVEL=info", "MAIL_TOPIC=" + events.Topic}
 	auth := testkit.Start(t, "auth", bins["./cmd/auth"], append(common,
 		"AUTH_ADDR="+authAddr,
+		"AUTH_OPS_ADDR="+authOpsAddr,
 		"AUTH_DATABASE_URL="+sqldbtest.FreshPostgresURL(t),
 		"AUTH_ISSUER="+authURL,
 		"AUTH_SIGNING_KEY_FILE="+signingKey,
 		"AUTH_GENERATE_KEY=true",
 		"AUTH_CODE_SECRET=distributed-test-secret-of-at-least-32-bytes",
 	))
-	testkit.WaitHTTP(t, auth, authURL+"/readyz", 60*time.Second)
+	testkit.WaitHTTP(t, auth, authOpsURL+"/readyz", 60*time.Second)
 
 	// Two films replicas on one database, two mailers in one consumer group:
 	// the services are stateless, so any replica answers any request.
 	filmsDB := sqldbtest.FreshPostgresURL(t)
-	var filmsURLs []string
+	var filmsURLs, filmsOpsURLs []string
 	var procs []*testkit.Process
 	for i := range 2 {
-		addr := testkit.FreeAddr(t)
+		addr, opsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 		p := testkit.Start(t, fmt.Sprintf("films-%d", i+1), bins["./cmd/films"], append(common,
 			"FILMS_ADDR="+addr,
+			"FILMS_OPS_ADDR="+opsAddr,
 			"FILMS_DATABASE_URL="+filmsDB,
 			"FILMS_JWKS_URL="+authURL+"/.well-known/jwks.json",
 			"FILMS_ISSUER="+authURL,
 		))
-		testkit.WaitHTTP(t, p, "http://"+addr+"/readyz", 60*time.Second)
-		filmsURLs = append(filmsURLs, "http://"+addr)
+		testkit.WaitHTTP(t, p, "http://"+opsAddr+"/readyz", 60*time.Second)
+		filmsURLs, filmsOpsURLs = append(filmsURLs, "http://"+addr), append(filmsOpsURLs, "http://"+opsAddr)
 		procs = append(procs, p)
 	}
 	mailerDB := sqldbtest.FreshPostgresURL(t) // replicas share one delivery log
@@ -132,8 +134,22 @@ func TestDistributed(t *testing.T) {
 		}
 	}
 
-	if _, checked := apidocstest.CheckServices(t, rec, map[string]string{"auth": authURL, "films": filmsURLs[0]}); checked < 20 {
+	if _, checked := apidocstest.CheckServices(t, rec, map[string]apidocstest.Service{
+		"auth":  {API: authURL, Ops: authOpsURL},
+		"films": {API: filmsURLs[0], Ops: filmsOpsURLs[0]},
+	}); checked < 20 {
 		t.Errorf("only %d exchanges were checked against the OpenAPI documents", checked)
+	}
+	// The binaries keep metrics and probes off the API's listener.
+	for _, u := range []string{authURL + "/metrics", authURL + "/readyz", filmsURLs[0] + "/metrics", filmsURLs[0] + "/docs"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404 (operators' listener only)", u, resp.StatusCode)
+		}
 	}
 
 	// Each binary stops cleanly on SIGTERM.

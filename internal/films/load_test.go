@@ -102,8 +102,8 @@ func BenchmarkLoadReadPath(b *testing.B) {
 			url  string
 		}{
 			{"bare net/http, same bytes", ""},
-			{string(engine) + ": films, read cache on", httptest.NewServer(routes(log, store, auth.verifier(), DefaultConfig().ReadCacheTTL, nil)).URL},
-			{string(engine) + ": films, read cache off", httptest.NewServer(routes(log, store, auth.verifier(), 0, nil)).URL},
+			{string(engine) + ": films, read cache on", httptest.NewServer(apiOnly(routes(log, store, auth.verifier(), DefaultConfig().ReadCacheTTL, nil))).URL},
+			{string(engine) + ": films, read cache off", httptest.NewServer(apiOnly(routes(log, store, auth.verifier(), 0, nil))).URL},
 		}
 		// One request each before the load: internal/tokens answers 401 to
 		// tokens that arrive while a verifier's first JWK set fetch is in
@@ -306,8 +306,8 @@ func BenchmarkReadPath(b *testing.B) {
 	auth := newAuthServer(b)
 	authz := "Bearer " + auth.token(b, "load-user")
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cached := routes(log, store, auth.verifier(), DefaultConfig().ReadCacheTTL, nil)
-	uncached := routes(log, store, auth.verifier(), 0, nil)
+	cached := apiOnly(routes(log, store, auth.verifier(), DefaultConfig().ReadCacheTTL, nil))
+	uncached := apiOnly(routes(log, store, auth.verifier(), 0, nil))
 	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", path, nil)
 		r.Header.Set("Authorization", authz)

@@ -49,7 +49,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	r := a.do("GET", "/metrics")
+	r := a.ops().do("GET", "/metrics")
 	if r.status != http.StatusOK {
 		t.Fatalf("/metrics: %d", r.status)
 	}

@@ -11,10 +11,12 @@ import (
 )
 
 // routes is films' whole HTTP API on one screen, served through the shared
-// httpapi.Stack (tracing nil: not traced). Catalogue reads are public and go
-// through the read cache (cacheTTL 0: no cache, ETags still); a token that
-// is present is checked on every /v1 route all the same.
-func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, tracing *telemetry.Tracing) http.Handler {
+// httpapi.Stack (tracing nil: not traced): public is the API, ops what the
+// operators' listener serves — probes, metrics and the API docs, never on
+// the public listener. Catalogue reads are public and go through the read
+// cache (cacheTTL 0: no cache, ETags still); a token that is present is
+// checked on every /v1 route all the same.
+func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, tracing *telemetry.Tracing) (public, ops http.Handler) {
 	metrics, tokenFailures := newMetrics()
 	auth := authn{log: log, v: liveAccounts{v, store}, failures: tokenFailures}
 	admin := func(h http.Handler) http.Handler { return auth.required(requireRole(log, RoleAdmin, h)) }
@@ -40,10 +42,12 @@ func routes(log *slog.Logger, store *Store, v verifier, cacheTTL time.Duration, 
 	mux.Handle("PUT /v1/me/favorites/{film_id}", auth.required(handleFavoritePut(log, store)))
 	mux.Handle("DELETE /v1/me/favorites/{film_id}", auth.required(handleFavoriteDelete(log, store)))
 
-	mux.Handle("GET /openapi.json", apidocs.Films.ServeJSON())
-	mux.Handle("GET /docs", apidocs.Films.ServePage())
-	httpapi.Health(mux, map[string]httpapi.Check{"database": store.Ping})
-	mux.Handle("GET /metrics", metrics.Handler())
+	opsMux := http.NewServeMux()
+	httpapi.Health(opsMux, map[string]httpapi.Check{"database": store.Ping})
+	opsMux.Handle("GET /metrics", metrics.Handler())
+	opsMux.Handle("GET /openapi.json", apidocs.Films.ServeJSON())
+	opsMux.Handle("GET /docs", apidocs.Films.ServePage())
 
-	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: tracing}.Handler(mux)
+	stack := httpapi.Stack{Log: log, Metrics: metrics, Tracing: tracing}
+	return stack.Handler(mux), stack.Handler(opsMux)
 }

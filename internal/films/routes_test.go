@@ -29,15 +29,28 @@ type api struct {
 	db    *sqldb.DB
 	store *Store
 	auth  *authServer
-	srv   *httptest.Server
+	srv   *httptest.Server // the public listener
+	opsLn *httptest.Server // the operators' listener
 }
 
 func newAPI(t testing.TB, db *sqldb.DB) *api {
 	a := &api{t: t, db: db, store: NewStore(db, func() time.Time { return testNow }), auth: newAuthServer(t)}
-	a.srv = httptest.NewServer(routes(testLogger(t), a.store, a.auth.verifier(), DefaultConfig().ReadCacheTTL, nil))
+	public, ops := routes(testLogger(t), a.store, a.auth.verifier(), DefaultConfig().ReadCacheTTL, nil)
+	a.srv, a.opsLn = httptest.NewServer(public), httptest.NewServer(ops)
 	t.Cleanup(a.srv.Close)
+	t.Cleanup(a.opsLn.Close)
 	return a
 }
+
+// ops is the same service seen through its operators' listener.
+func (a *api) ops() *api {
+	o := *a
+	o.srv = a.opsLn
+	return &o
+}
+
+// apiOnly is the public handler of routes' two.
+func apiOnly(public, _ http.Handler) http.Handler { return public }
 
 type response struct {
 	status int
@@ -479,10 +492,10 @@ func TestAPIFavorites(t *testing.T) {
 func TestAPIHealthAndFallbacks(t *testing.T) {
 	db := sqldbtest.SQLite(t, Migrations)
 	a := newAPI(t, db)
-	if r := a.do("GET", "/healthz"); r.status != http.StatusOK {
+	if r := a.ops().do("GET", "/healthz"); r.status != http.StatusOK {
 		t.Errorf("/healthz: %d", r.status)
 	}
-	if r := a.do("GET", "/readyz"); r.status != http.StatusOK {
+	if r := a.ops().do("GET", "/readyz"); r.status != http.StatusOK {
 		t.Errorf("/readyz: %d %s", r.status, r.body)
 	}
 	// Unknown routes and wrong methods get problem+json (the shared stack),
@@ -499,7 +512,26 @@ func TestAPIHealthAndFallbacks(t *testing.T) {
 		t.Errorf("unclean path: %d to %q, want ServeMux's redirect to /v1/films", r.status, r.header.Get("Location"))
 	}
 	db.Close()
-	if r := a.do("GET", "/readyz"); r.status != http.StatusServiceUnavailable {
+	if r := a.ops().do("GET", "/readyz"); r.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the database closed: %d, want 503", r.status)
 	}
+}
+
+// The operators' endpoints — probes, metrics, the API docs — are on the
+// operators' listener only: the public one answers them with the same
+// problem+json 404 as any route it does not have, so nothing there counts
+// token failures for the world or maps the API for it.
+func TestOperatorEndpointsAreNotPublic(t *testing.T) {
+	a := newAPI(t, sqldbtest.SQLite(t, Migrations))
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"} {
+		a.do("GET", path).problem(t, http.StatusNotFound)
+		if r := a.ops().do("GET", path); r.status != http.StatusOK {
+			t.Errorf("operators' %s: %d", path, r.status)
+		}
+	}
+	if r := a.ops().do("GET", "/metrics"); !bytes.Contains(r.body, []byte("kinoteka_films_token_failures_total")) {
+		t.Errorf("operators' /metrics lacks films' series:\n%.300s", r.body)
+	}
+	// And the API is not on the operators' listener.
+	a.ops().do("GET", "/v1/films").problem(t, http.StatusNotFound)
 }

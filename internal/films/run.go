@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
@@ -17,17 +16,18 @@ import (
 const Leeway = 60 * time.Second
 
 // Run opens and migrates the database, seeds the demo catalogue when asked
-// and the catalogue is empty, then serves the API on ln until ctx is done:
+// and the catalogue is empty, then serves the API on ln.Public and the
+// operators' endpoints (probes, metrics, docs) on ln.Ops until ctx is done:
 // it drains the requests in flight, stops the JWK-set refresh and waits for
 // it, and closes the database last. It does not need auth to start: the JWK
 // set is fetched in the background and on the first token, and catalogue
 // reads need no token. cfg is taken as it is (see DefaultConfig).
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	defer ln.Close() // also on the early returns, so the port is not held
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners) error {
+	defer ln.Close() // also on the early returns, so the ports are not held
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log.Info("films starting", "addr", ln.Addr().String(), "database", redactedDatabaseURL(cfg.DatabaseURL),
+	log.Info("films starting", "addr", ln.Public.Addr().String(), "ops_addr", ln.Ops.Addr().String(), "database", redactedDatabaseURL(cfg.DatabaseURL),
 		"jwks_url", cfg.JWKSURL, "public_key_file", cfg.PublicKeyFile, "issuer", cfg.Issuer, "audience", cfg.Audience,
 		"algorithms", cfg.Algorithms, "seed_demo", cfg.SeedDemo, "token_cache_size", cfg.TokenCacheSize, "read_cache_ttl", cfg.ReadCacheTTL,
 		"consume_users", cfg.ConsumeUsers, "kafka_brokers", cfg.Kafka.Brokers, "users_topic", cfg.UsersTopic, "users_group", cfg.UsersGroup)
@@ -78,7 +78,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) err
 	})
 
 	lc := launch.Lifecycle{Log: log}
-	lc.Serve("films", ln, routes(log, store, verifier, cfg.ReadCacheTTL, cfg.Tracing))
+	public, ops := routes(log, store, verifier, cfg.ReadCacheTTL, cfg.Tracing)
+	lc.Serve("films", ln.Public, public)
+	lc.Serve("ops", ln.Ops, ops)
 	if cfg.ConsumeUsers {
 		users, err := newUsersConsumer(cfg, store, log.With("worker", "users"))
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"kinoteka/internal/launch"
 	"kinoteka/internal/sqldb/sqldbtest"
 	"kinoteka/internal/testkit"
 	"kinoteka/internal/tokens"
@@ -25,22 +26,35 @@ import (
 
 // running is one Run in a goroutine.
 type running struct {
-	url  string
-	logs *testkit.SyncBuffer
-	stop func() error
+	url    string // the API
+	opsURL string // the operators' endpoints
+	logs   *testkit.SyncBuffer
+	stop   func() error
+}
+
+// loopback is a public and an operators' listener on free loopback ports.
+func loopback(t *testing.T) launch.Listeners {
+	t.Helper()
+	var ln launch.Listeners
+	var err error
+	if ln.Public, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if ln.Ops, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	return ln
 }
 
 func startRun(t *testing.T, cfg Config) *running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback(t)
 	logs := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ln) }()
-	r := &running{url: "http://" + ln.Addr().String(), logs: logs}
+	r := &running{url: "http://" + ln.Public.Addr().String(), opsURL: "http://" + ln.Ops.Addr().String(), logs: logs}
 	var once sync.Once
 	var runErr error
 	r.stop = func() error {
@@ -64,7 +78,7 @@ func startRun(t *testing.T, cfg Config) *running {
 			t.Fatalf("Run returned early: %v\n%s", err, logs)
 		default:
 		}
-		resp, err := http.Get(r.url + "/readyz")
+		resp, err := http.Get(r.opsURL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -169,19 +183,19 @@ func liveToken(t *testing.T) string {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback(t)
 	cfg := DefaultConfig()
 	cfg.DatabaseURL = "mysql://x"
-	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler), ln)
+	err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler), ln)
 	if err == nil || !strings.Contains(err.Error(), "FILMS_DATABASE_URL") {
 		t.Errorf("Run(bad config) = %v", err)
 	}
-	// The listener was released.
-	if _, err := ln.Accept(); err == nil {
-		t.Error("the listener is still open")
+	// Both listeners were released.
+	if _, err := ln.Public.Accept(); err == nil {
+		t.Error("the public listener is still open")
+	}
+	if _, err := ln.Ops.Accept(); err == nil {
+		t.Error("the operators' listener is still open")
 	}
 }
 
@@ -255,13 +269,9 @@ func TestRunWithStaticPublicKey(t *testing.T) {
 	// refuses every token.
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	_ = os.WriteFile(bad, []byte("not a key"), 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := DefaultConfig()
 	cfg.DatabaseURL, cfg.JWKSURL, cfg.PublicKeyFile = "sqlite:"+filepath.Join(t.TempDir(), "films.db"), "", bad
-	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler), ln)
+	err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler), loopback(t))
 	if err == nil || !strings.Contains(err.Error(), "public key") {
 		t.Errorf("Run with a bad key file = %v", err)
 	}

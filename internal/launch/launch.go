@@ -1,5 +1,6 @@
 // Package launch is what the per-service binaries (cmd/auth, cmd/films,
-// cmd/mailer) share: a JSON logger, a listener on the configured address and a
+// cmd/mailer, cmd/web) share: a JSON logger, the service's two listeners —
+// the public one and the operators' one — on the configured addresses and a
 // service's Run function, with the built-in health probe used by container
 // healthchecks (no curl in the image).
 package launch
@@ -21,13 +22,40 @@ import (
 	"kinoteka/internal/telemetry"
 )
 
+// Listeners are a service's two listeners. The public one serves the API
+// (or the site) and nothing else; the operators' one serves /healthz,
+// /readyz, /metrics and the API docs (/docs, /openapi.json), so that
+// neither the metrics' counts nor the probes' details reach the world and
+// a proxy never needs to hide them (DESIGN: operator endpoints live on a
+// separate listener, never routed by the proxy).
+type Listeners struct {
+	Public net.Listener // nil for a service with no public API (the mailer)
+	Ops    net.Listener
+}
+
+// Close closes both; closing one already closed does no harm, so a
+// service may defer it for its early returns.
+func (l Listeners) Close() {
+	for _, ln := range []net.Listener{l.Public, l.Ops} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
 // Service describes one binary.
 type Service[C any] struct {
-	Name        string // "auth"
-	AddrEnv     string // "AUTH_ADDR"
-	DefaultAddr string // "127.0.0.1:8081"
-	Load        func(getenv func(string) string) (C, error)
-	Run         func(ctx context.Context, cfg C, log *slog.Logger, ln net.Listener) error
+	Name string // "auth"
+	// The public listener's address variable and default, "AUTH_ADDR" and
+	// "127.0.0.1:8081"; both empty for a service with no public listener.
+	AddrEnv     string
+	DefaultAddr string
+	// The operators' listener's, "AUTH_OPS_ADDR" and "127.0.0.1:9081".
+	// "<binary> healthcheck" probes it.
+	OpsAddrEnv     string
+	DefaultOpsAddr string
+	Load           func(getenv func(string) string) (C, error)
+	Run            func(ctx context.Context, cfg C, log *slog.Logger, ln Listeners) error
 	// Tracing, when set, hands the loaded configuration the service's
 	// tracing, built by telemetry.FromEnv: OTLP over HTTP when
 	// OTEL_EXPORTER_OTLP_ENDPOINT is set, off otherwise. Run flushes it at
@@ -48,14 +76,17 @@ func Main[C any](s Service[C]) {
 }
 
 // Run starts the service described by s. With the single argument
-// "healthcheck" it instead probes the running service's /healthz and returns
-// an error unless it answers 200.
+// "healthcheck" it instead probes the running service's /healthz on the
+// operators' listener and returns an error unless it answers 200.
 func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(string) string, stdout io.Writer) error {
 	env := config.NewEnv(getenv)
-	addr, level := s.DefaultAddr, "info"
-	env.String(s.AddrEnv, &addr)
+	addr, opsAddr, level := s.DefaultAddr, s.DefaultOpsAddr, "info"
+	if s.AddrEnv != "" {
+		env.String(s.AddrEnv, &addr)
+	}
+	env.String(s.OpsAddrEnv, &opsAddr)
 	if len(args) == 1 && args[0] == "healthcheck" {
-		return Probe(ctx, addr)
+		return Probe(ctx, opsAddr)
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("usage: %s [healthcheck] (configured by environment variables, see docs/operations.md)", s.Name)
@@ -89,11 +120,21 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 		}()
 		s.Tracing(&cfg, tr)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s: listen on %s (set %s): %w", s.Name, addr, s.AddrEnv, err)
+	var ln Listeners
+	if s.AddrEnv != "" {
+		if ln.Public, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("%s: listen on %s (set %s): %w", s.Name, addr, s.AddrEnv, err)
+		}
 	}
-	log.Info("starting", "addr", ln.Addr().String())
+	if ln.Ops, err = net.Listen("tcp", opsAddr); err != nil {
+		ln.Close()
+		return fmt.Errorf("%s: operators' listener: listen on %s (set %s): %w", s.Name, opsAddr, s.OpsAddrEnv, err)
+	}
+	if ln.Public != nil {
+		log.Info("starting", "addr", ln.Public.Addr().String(), "ops_addr", ln.Ops.Addr().String())
+	} else {
+		log.Info("starting", "ops_addr", ln.Ops.Addr().String())
+	}
 	if err := s.Run(ctx, cfg, log, ln); err != nil {
 		return fmt.Errorf("%s: %w", s.Name, err)
 	}
@@ -119,7 +160,7 @@ func Logger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// Probe asks the service at addr for /healthz.
+// Probe asks the service whose operators' listener is at addr for /healthz.
 func Probe(ctx context.Context, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 
 	"kinoteka/internal/telemetry"
@@ -20,10 +19,10 @@ func TestRunSetsTracing(t *testing.T) {
 			recording bool
 		)
 		s := Service[cfg]{
-			Name: "auth", AddrEnv: "X_ADDR", DefaultAddr: "127.0.0.1:0",
+			Name: "auth", AddrEnv: "X_ADDR", DefaultAddr: "127.0.0.1:0", OpsAddrEnv: "X_OPS_ADDR", DefaultOpsAddr: "127.0.0.1:0",
 			Load:    func(func(string) string) (cfg, error) { return cfg{}, nil },
 			Tracing: func(c *cfg, t *telemetry.Tracing) { c.tracing = t },
-			Run: func(ctx context.Context, c cfg, _ *slog.Logger, ln net.Listener) error {
+			Run: func(ctx context.Context, c cfg, _ *slog.Logger, ln Listeners) error {
 				ln.Close()
 				seen = c.tracing
 				_, span := seen.Tracer("x").Start(ctx, "op")

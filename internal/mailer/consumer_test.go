@@ -26,6 +26,7 @@ import (
 	"kinoteka/internal/catcher"
 	"kinoteka/internal/events"
 	"kinoteka/internal/kafka"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/testkit"
 )
 
@@ -464,13 +465,13 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.SMTP.Security = "ssl"
-	err = Run(context.Background(), cfg, nil, ln)
+	err = Run(context.Background(), cfg, nil, launch.Listeners{Ops: ln})
 	if err == nil || !strings.Contains(err.Error(), "SMTP_SECURITY") {
 		t.Errorf("Run with a bad config: %v", err)
 	}
 	// Nothing is filled in: a hand-built Config with zeros is refused,
 	// naming what is missing.
-	err = Run(context.Background(), Config{}, nil, ln)
+	err = Run(context.Background(), Config{}, nil, launch.Listeners{Ops: ln})
 	for _, name := range []string{"KAFKA_BROKERS", "MAIL_TOPIC", "MAILER_GROUP", "SMTP_ADDR", "SMTP_SECURITY", "SMTP_TIMEOUT", "SMTP_CONNECTIONS", "MAILER_MAX_ATTEMPTS"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("Run with a zero Config: %v; want it to name %s", err, name)

@@ -43,6 +43,7 @@ package mailer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"time"
@@ -54,13 +55,18 @@ import (
 )
 
 // Run consumes until ctx is done, serving /healthz, /readyz (Kafka, the
-// mail topic, the delivery log and the SMTP server, each named), /metrics
-// and GET /v1/deliveries/{event_id} on ln, then shuts down gracefully: it
-// stops serving, stops fetching, finishes the sends in flight, commits,
-// leaves the group and closes its connections. cfg is validated, never completed: build it from
-// DefaultConfig (or LoadConfig).
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
-	return run(ctx, cfg, log, ln, defaultTuning, nil)
+// mail topic, the delivery log and the SMTP server, each named), /metrics,
+// the API docs and GET /v1/deliveries/{event_id} on ln.Ops — the mailer has
+// no public listener: all it serves is for operators — then shuts down
+// gracefully: it stops serving, stops fetching, finishes the sends in
+// flight, commits, leaves the group and closes its connections. cfg is
+// validated, never completed: build it from DefaultConfig (or LoadConfig).
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners) error {
+	if ln.Public != nil {
+		ln.Close()
+		return errors.New("the mailer has no public listener; its one listener is the operators' (MAILER_ADDR)")
+	}
+	return run(ctx, cfg, log, ln.Ops, defaultTuning, nil)
 }
 
 // run is Run with its tuning and, for tests, a Sender in place of SMTP.

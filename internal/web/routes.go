@@ -7,7 +7,9 @@ import (
 )
 
 // routes is the whole site on one screen. Every POST is a form; a post
-// from another site is refused before it reaches a handler.
+// from another site is refused before it reaches a handler. The probes and
+// /metrics are not here but on the operators' listener (opsRoutes): here
+// they are pages that do not exist.
 func (a *app) routes(metrics *httpapi.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.handleCatalogue)
@@ -53,8 +55,6 @@ func (a *app) routes(metrics *httpapi.Metrics) http.Handler {
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, a.assets.url("favicon.svg"), http.StatusMovedPermanently)
 	})
-	httpapi.Health(mux, map[string]httpapi.Check{"auth": a.ping(a.cfg.AuthURL), "films": a.ping(a.cfg.FilmsURL)})
-	mux.Handle("GET /metrics", metrics.Handler())
 	// Anything else is a page that does not exist, in the site's style.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u, _ := a.currentUser(w, r, false)
@@ -62,6 +62,20 @@ func (a *app) routes(metrics *httpapi.Metrics) http.Handler {
 	})
 
 	return httpapi.Stack{Log: a.log, Metrics: metrics, Tracing: a.cfg.Tracing, Wrap: a.protect}.Handler(mux)
+}
+
+// opsRoutes is what web serves on the operators' listener (WEB_OPS_ADDR).
+// Ready means auth and films answer a cheap public route each: auth its JWK
+// set (from memory), films its genres (from its database, through the read
+// cache).
+func (a *app) opsRoutes(metrics *httpapi.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	httpapi.Health(mux, map[string]httpapi.Check{
+		"auth":  a.ping(a.cfg.AuthURL + "/.well-known/jwks.json"),
+		"films": a.ping(a.cfg.FilmsURL + "/v1/genres"),
+	})
+	mux.Handle("GET /metrics", metrics.Handler())
+	return httpapi.Stack{Log: a.log, Metrics: metrics, Tracing: a.cfg.Tracing}.Handler(mux)
 }
 
 // contentSecurityPolicy lets a page load only this site's own files: no

@@ -8,43 +8,45 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
 	"kinoteka/internal/launch"
 )
 
-// Run serves the site on ln until ctx is done, then drains and returns.
-// auth and films need not be up to start: their pages say they are down.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) error {
+// Run serves the site on ln.Public and the operators' endpoints (probes,
+// metrics) on ln.Ops until ctx is done, then drains and returns. auth and
+// films need not be up to start: their pages say they are down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners) error {
 	defer ln.Close()
-	h, err := NewHandler(cfg, log)
+	site, ops, err := NewHandlers(cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("web starting", "addr", ln.Addr().String(), "config", cfg)
+	log.Info("web starting", "addr", ln.Public.Addr().String(), "ops_addr", ln.Ops.Addr().String(), "config", cfg)
 	lc := launch.Lifecycle{Log: log}
-	lc.Serve("web", ln, h)
+	lc.Serve("web", ln.Public, site)
+	lc.Serve("ops", ln.Ops, ops)
 	return lc.Run(ctx)
 }
 
-// NewHandler is the site's whole HTTP handler for cfg.
-func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
+// NewHandlers is the site's whole HTTP handler for cfg, and the one for its
+// operators' listener: /healthz, /readyz and /metrics.
+func NewHandlers(cfg Config, log *slog.Logger) (site, ops http.Handler, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sl, err := newSealer(cfg.SessionKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	assets, err := loadAssets()
 	if err != nil {
-		return nil, fmt.Errorf("web: assets: %w", err)
+		return nil, nil, fmt.Errorf("web: assets: %w", err)
 	}
 	pages, err := parseTemplates(assets)
 	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
+		return nil, nil, fmt.Errorf("web: templates: %w", err)
 	}
 	metrics, calls, refreshes := newMetrics()
 	now := cfg.Clock
@@ -63,13 +65,15 @@ func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
 		now:       now,
 		refreshed: refreshes,
 	}
-	return a.routes(metrics), nil
+	return a.routes(metrics), a.opsRoutes(metrics), nil
 }
 
-// ping is a readiness check: base answers its /healthz.
-func (a *app) ping(base string) func(ctx context.Context) error {
+// ping is a readiness check: the public URL u (one of the API's own routes:
+// a service's probes are on its operators' listener, which web is not
+// given) answers 200.
+func (a *app) ping(u string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return err
 		}
@@ -79,7 +83,7 @@ func (a *app) ping(base string) func(ctx context.Context) error {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("healthz: %s", resp.Status)
+			return fmt.Errorf("GET %s: %s", u, resp.Status)
 		}
 		return nil
 	}

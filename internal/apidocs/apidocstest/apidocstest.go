@@ -89,14 +89,14 @@ func (r *Recorder) Exchanges() []Exchange {
 }
 
 // Contract is one service's document, ready to check exchanges with the
-// service at its base URL.
+// service at its base URLs.
 type Contract struct {
-	Name string
-	host string
-	doc  map[string]any
-	ops  []op
-	c    *jsonschema.Compiler
-	loc  string
+	Name  string
+	hosts []string
+	doc   map[string]any
+	ops   []op
+	c     *jsonschema.Compiler
+	loc   string
 
 	mu       sync.Mutex
 	compiled map[string]*jsonschema.Schema
@@ -110,11 +110,17 @@ type op struct {
 	value            map[string]any
 }
 
-// Load reads an OpenAPI 3.1 document for the service answering at baseURL.
-func Load(name string, document []byte, baseURL string) (*Contract, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return nil, err
+// Load reads an OpenAPI 3.1 document for the service answering at
+// baseURLs: its API's and its operators' listener (the probes, metrics and
+// the document itself are on the latter).
+func Load(name string, document []byte, baseURLs ...string) (*Contract, error) {
+	var hosts []string
+	for _, b := range baseURLs {
+		u, err := url.Parse(b)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, u.Host)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(document))
 	if err != nil {
@@ -131,7 +137,7 @@ func Load(name string, document []byte, baseURL string) (*Contract, error) {
 	if err := c.AddResource(loc, doc); err != nil {
 		return nil, err
 	}
-	k := &Contract{Name: name, host: u.Host, doc: root, c: c, loc: loc, compiled: map[string]*jsonschema.Schema{}, seen: map[string]bool{}}
+	k := &Contract{Name: name, hosts: hosts, doc: root, c: c, loc: loc, compiled: map[string]*jsonschema.Schema{}, seen: map[string]bool{}}
 	paths, _ := root["paths"].(map[string]any)
 	for tmpl, item := range paths {
 		item, _ := item.(map[string]any)
@@ -150,7 +156,7 @@ func Load(name string, document []byte, baseURL string) (*Contract, error) {
 }
 
 // Covers reports whether the exchange went to this contract's service.
-func (k *Contract) Covers(e Exchange) bool { return e.URL.Host == k.host }
+func (k *Contract) Covers(e Exchange) bool { return slices.Contains(k.hosts, e.URL.Host) }
 
 // Operations lists every documented operation as "METHOD /template".
 func (k *Contract) Operations() []string {
@@ -339,16 +345,21 @@ func compact(body []byte) string {
 	return b.String()
 }
 
-// CheckServices fetches each service's /openapi.json (services maps a name
-// to its base URL) and checks every recorded exchange with one of them
-// against its document, failing t for each mismatch. Exchanges with other
-// hosts (the mail API) are left alone. It returns the contracts and how many
-// exchanges were checked.
-func CheckServices(t testing.TB, rec *Recorder, services map[string]string) ([]*Contract, int) {
+// Service is where one service answers: the base URLs of its API and of
+// its operators' listener, which serves the document (the mailer has only
+// the latter: give it as both).
+type Service struct{ API, Ops string }
+
+// CheckServices fetches each service's /openapi.json from its operators'
+// listener (services maps a name to where it answers) and checks every
+// recorded exchange with one of them against its document, failing t for
+// each mismatch. Exchanges with other hosts (the mail API) are left alone.
+// It returns the contracts and how many exchanges were checked.
+func CheckServices(t testing.TB, rec *Recorder, services map[string]Service) ([]*Contract, int) {
 	t.Helper()
 	var contracts []*Contract
-	for name, base := range services {
-		resp, err := http.Get(base + "/openapi.json")
+	for name, s := range services {
+		resp, err := http.Get(s.Ops + "/openapi.json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,7 +368,7 @@ func CheckServices(t testing.TB, rec *Recorder, services map[string]string) ([]*
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s /openapi.json: %d %v", name, resp.StatusCode, err)
 		}
-		k, err := Load(name, doc, base)
+		k, err := Load(name, doc, s.API, s.Ops)
 		if err != nil {
 			t.Fatal(err)
 		}
