@@ -32,10 +32,9 @@ type item struct {
 	err error // why it is not a valid mail request (wraps events.ErrPoison)
 }
 
-// handleBatch mails one partition's records in order, marking each for
-// commit once finished. It returns false when quit stopped it; the records
-// not marked are then left for the next poll or the partition's next owner.
-func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
+// admit decodes records of one partition and adds them, in order, to its
+// window, with what the delivery log knows of them.
+func (c *consumer) admit(win *window, rs []*kgo.Record) {
 	items := make([]item, len(rs))
 	ids := make([]string, 0, len(rs))
 	for i, r := range rs {
@@ -59,17 +58,8 @@ func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
 		sent = map[string]bool{}
 	}
 	for _, it := range items {
-		select {
-		case <-quit:
-			return false
-		default:
-		}
-		if !c.handle(quit, it, sent) {
-			return false
-		}
-		c.cl.MarkCommitRecords(it.r)
+		win.add(it, sent[it.id])
 	}
-	return true
 }
 
 // legacyID is the de-duplication key of a record without an event id.
@@ -103,9 +93,11 @@ func headerValue(r *kgo.Record, key string) string {
 
 // handle processes one record. It returns true when the record is finished
 // (sent, already sent, or dead-lettered) and false when quit stopped it.
+// p says whether the event was already sent (by the delivery log, or an
+// earlier record of the same event) and hears how the sending went.
 // Log lines and the span name the record and the event, never the address
 // or the code.
-func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) bool {
+func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 	r := it.r
 	ctx, span := c.startSpan(it)
 	defer span.End()
@@ -114,7 +106,7 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
 	log = log.With("type", it.d.Type, "legacy", it.d.Legacy)
-	if sent[it.id] {
+	if *p.sent {
 		c.stats.duplicates.Add(1)
 		span.SetAttributes(attrOutcome.String("duplicate"))
 		log.Info("mail already sent for this event; not sending it again")
@@ -137,7 +129,8 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		cancel()
 		if err == nil {
 			c.stats.sent.Add(1)
-			sent[it.id] = true // the same event again in this batch is a duplicate
+			*p.sent = true // the same event again in the window is a duplicate
+			p.firstTry = attempt == 1
 			c.record(log, it, StatusSent, 1, "")
 			span.SetAttributes(attrOutcome.String("sent"), attrAttempts.Int(attempt))
 			log.Info("mail sent", "attempts", attempt)
@@ -156,6 +149,7 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 			}
 		}
 		c.stats.retried.Add(1)
+		p.retrying()
 		c.record(log, it, StatusRetrying, 1, err.Error())
 		// 4yz, network trouble, or a refusal of our connection (no
 		// STARTTLS, wrong credentials) that every message would meet:
