@@ -36,7 +36,8 @@ type consumer struct {
 	tune        tuning
 	deliveries  *DeliveryLog
 	maxAttempts int
-	inFlight    int // records of one partition mailed at once
+	inFlight    int           // records of one partition mailed at once
+	unlogged    chan struct{} // a slot per send, held until its outcome is logged (see handle)
 	stats       *counters
 	dlq         *deadLetters
 	tr          trace.Tracer // one "mail.send" span per record (handle)

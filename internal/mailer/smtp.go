@@ -123,7 +123,11 @@ func NewSMTPSender(cfg SMTPConfig, log *slog.Logger) (*SMTPSender, error) {
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(cfg.Addr)
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	// The session cache lets a connection that replaces a recycled one
+	// resume the TLS session instead of a full handshake with certificate
+	// verification (about a tenth of the CPU of a mail at 100 mails per
+	// connection).
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName, ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 	if tlsCfg.ServerName == "" {
 		tlsCfg.ServerName = host
 	}

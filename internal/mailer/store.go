@@ -68,6 +68,21 @@ type DeliveryLog struct {
 	// it for every mail cost about a tenth of the mailer's CPU.
 	prepare    sync.Mutex
 	recordStmt *sql.Stmt
+
+	// group gathers the Records that arrive on SQLite while one is being
+	// written, to write them in one transaction (see recordGrouped).
+	group struct {
+		mu      sync.Mutex
+		pending []*recordReq
+		writing bool // a caller is writing; the others wait for it
+	}
+}
+
+// recordReq is one Record waiting to be written with others.
+type recordReq struct {
+	args []any
+	done chan error    // the outcome, once written
+	lead chan struct{} // the writer hands the writing over to this caller
 }
 
 // OpenDeliveryLog opens and migrates the delivery log at url; an empty url
@@ -180,19 +195,93 @@ func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error {
 	if len(errText) > 1000 {
 		errText = errText[:1000]
 	}
+	args := []any{d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt}
+	var err error
 	if l.db.Dialect == sqldb.SQLite {
-		l.writes.Lock()
-		defer l.writes.Unlock()
+		err = l.recordGrouped(ctx, args)
+	} else {
+		var stmt *sql.Stmt
+		if stmt, err = l.recordStatement(ctx); err == nil {
+			_, err = stmt.ExecContext(ctx, args...)
+		}
 	}
-	stmt, err := l.recordStatement(ctx)
-	if err != nil {
-		return fmt.Errorf("delivery log: record %s: %w", d.Status, err)
-	}
-	_, err = stmt.ExecContext(ctx, d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt)
 	if err != nil {
 		return fmt.Errorf("delivery log: record %s: %w", d.Status, err)
 	}
 	return nil
+}
+
+// recordGrouped writes one Record on SQLite, together with those that
+// arrive while another is being written: a commit writes every page it
+// touched to the WAL, so one transaction for several mails costs little
+// more than one for a single mail, and the writes of a busy mailer no
+// longer queue behind each other. The caller that finds no write going on
+// writes everything pending, then hands over to the oldest caller that
+// arrived meanwhile, so nobody writes for others for long.
+func (l *DeliveryLog) recordGrouped(ctx context.Context, args []any) error {
+	req := &recordReq{args: args, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	g := &l.group
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	writer := !g.writing
+	g.writing = true
+	g.mu.Unlock()
+	if !writer {
+		// Whoever writes also writes this one, whatever ctx says.
+		select {
+		case err := <-req.done:
+			return err
+		case <-req.lead:
+		}
+	}
+	g.mu.Lock()
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	l.writeBatch(ctx, batch)
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		g.pending[0].lead <- struct{}{}
+	} else {
+		g.writing = false
+	}
+	g.mu.Unlock()
+	return <-req.done
+}
+
+// writeBatch writes the batch in one transaction and tells each request
+// its outcome; if the transaction fails, each is tried alone, so that one
+// bad entry does not cost the others theirs.
+func (l *DeliveryLog) writeBatch(ctx context.Context, batch []*recordReq) {
+	l.writes.Lock()
+	defer l.writes.Unlock()
+	stmt, err := l.recordStatement(ctx)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	if len(batch) > 1 {
+		if err := l.db.InTx(ctx, func(tx *sql.Tx) error {
+			txStmt := tx.StmtContext(ctx, stmt)
+			for _, r := range batch {
+				if _, err := txStmt.ExecContext(ctx, r.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err == nil {
+			for _, r := range batch {
+				r.done <- nil
+			}
+			return
+		}
+	}
+	for _, r := range batch {
+		_, err := stmt.ExecContext(ctx, r.args...)
+		r.done <- err
+	}
 }
 
 // recordSQL adds one outcome to an event's entry; see Record.
