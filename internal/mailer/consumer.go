@@ -280,6 +280,20 @@ func (w *worker) resume() {
 // up to inFlight records go at once.
 func (w *worker) run() {
 	defer close(w.done)
+	// Long-lived handlers rather than a goroutine per record: a record's
+	// handling (TLS, SQLite) grows a stack deep enough that growing it
+	// afresh for every record cost more than rendering the mail.
+	todo := make(chan *slot)
+	var handlers sync.WaitGroup
+	for range max(w.c.inFlight, 1) {
+		handlers.Go(func() {
+			for s := range todo {
+				w.handle(s)
+			}
+		})
+	}
+	defer handlers.Wait()
+	defer close(todo)
 	win := newWindow()
 	running := 0
 	open := false  // mail flows: the full inFlight may run
@@ -297,7 +311,7 @@ func (w *worker) run() {
 					break
 				}
 				running++
-				go w.handle(s)
+				todo <- s // a handler is free: fewer than inFlight run
 			}
 		}
 		if stopping && running == 0 {

@@ -101,11 +101,12 @@ func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 	r := it.r
 	ctx, span := c.startSpan(it)
 	defer span.End()
-	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
 	if it.err != nil {
+		log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
 		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
-	log = log.With("type", it.d.Type, "legacy", it.d.Legacy)
+	// One With, not two: each copies and formats the attributes again.
+	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id, "type", it.d.Type, "legacy", it.d.Legacy)
 	if *p.sent {
 		c.stats.duplicates.Add(1)
 		span.SetAttributes(attrOutcome.String("duplicate"))

@@ -39,25 +39,30 @@ import (
 // The mailer as its own process against a bare SMTP sink (issue 14). Run it
 // alone, once:
 //
-//	go test -run '^$' -bench MailerProcess -benchtime=1x -timeout 20m ./internal/mailer/
+//	go test -run '^$' -bench MailerProcess -benchtime=1x -timeout 30m ./internal/mailer/
 //
-// It builds cmd/mailer, starts one go-smtp sink on loopback that requires
-// STARTTLS (RSA-2048 certificate) and AUTH PLAIN and discards what it is
-// given, and then measures, in this order and each against a fresh kfake
-// broker in this process:
+// It builds cmd/mailer (KINOTEKA_BENCH_MAILER_BIN names a binary to use
+// instead) and starts one go-smtp sink on loopback that requires STARTTLS
+// (RSA-2048 certificate) and AUTH PLAIN and discards what it is given.
+// Against it, each run with a fresh kfake broker in this process:
 //
-//   - ceiling/1conn, ceiling/4conn: a bare go-smtp client sending one
+//   - ceiling, 1 and 4 connections: a bare go-smtp client sending one
 //     pre-rendered mail processEvents times over 1 and 4 connections, each
 //     secured and authenticated once: what the sink and the machine take;
-//   - mailer/4part, mailer/1part: the mailer binary with production
+//   - mailer, 4 and 1 partitions: the mailer binary with production
 //     settings (JSON logs at info to a file, its delivery log on SQLite, 4
 //     SMTP connections) working through processEvents pre-filled records of
-//     the original bare {"email","code"} payload on a 4- and a 1-partition
-//     topic; emails/s and CPU from the first mail accepted to the last;
-//   - ceiling/4conn again, so that each mailer figure sits between two
-//     ceiling figures (the ratio is to their mean);
-//   - latency/4part, latency/1part: records produced one at a time at
-//     latencyRate per second; produce call → sink accepted.
+//     the original bare {"email","code"} payload; emails/s and the
+//     process's CPU from the first mail accepted to the last;
+//   - latency at latencyRate/s, 4 and 1 partitions: records produced one at
+//     a time on an idle mailer; from the produce call to the sink's 250.
+//
+// The throughput runs come in benchRounds rounds, each between two runs of
+// the 4-connection ceiling; a mailer's share is its rate over the mean of
+// the two ceilings around it, and the figures reported are the medians of
+// the rounds. With KINOTEKA_BENCH_BASELINE_BIN set (say, a mailer built
+// from an earlier commit), that binary runs in every round too, right after
+// the mailer, for a before/after under the same load.
 //
 // CPU per mail is the mailer process's user+system time (/proc/PID/stat)
 // over the measured span divided by the mails sent in it. The machine's
@@ -66,6 +71,7 @@ import (
 
 const (
 	processEvents  = 5000
+	benchRounds    = 3
 	latencyRate    = 100 // records per second
 	latencyWarmup  = 50
 	latencyRecords = 500
@@ -74,56 +80,91 @@ const (
 )
 
 func BenchmarkMailerProcess(b *testing.B) {
-	bin := buildMailer(b)
+	type target struct{ name, bin string }
+	targets := []target{{"mailer", buildMailer(b)}}
+	if bin := os.Getenv("KINOTEKA_BENCH_BASELINE_BIN"); bin != "" {
+		targets = append(targets, target{"baseline", bin})
+	}
 	s := startBareSink(b)
 	msg := benchMessage(b, 0)
-	for range b.N {
-		c1 := s.ceiling(b, msg, 1)
-		c4 := s.ceiling(b, msg, 4)
-		m4 := s.mailerThroughput(b, bin, 4)
-		m1 := s.mailerThroughput(b, bin, 1)
-		c4again := s.ceiling(b, msg, 4)
-		l4 := s.mailerLatency(b, bin, 4)
-		l1 := s.mailerLatency(b, bin, 1)
-
-		ceil4 := (c4.rate + c4again.rate) / 2
-		b.Logf("%-30s %9s %9s %9s %9s %12s", "run", "emails/s", "of 4conn", "p50 ms", "p99 ms", "CPU µs/mail")
-		row := func(name string, r runResult) {
-			cpu := "—"
-			if r.cpuPerMail > 0 {
-				cpu = fmt.Sprintf("%.0f", r.cpuPerMail.Seconds()*1e6)
-			}
-			p50, p99 := "—", "—"
-			if r.p99 > 0 {
-				p50, p99 = fmt.Sprintf("%.2f", ms(r.p50)), fmt.Sprintf("%.2f", ms(r.p99))
-			}
-			rate, share := "—", "—"
-			if r.rate > 0 {
-				rate, share = fmt.Sprintf("%.0f", r.rate), fmt.Sprintf("%.0f %%", 100*r.rate/ceil4)
-			}
-			b.Logf("%-30s %9s %9s %9s %9s %12s", name, rate, share, p50, p99, cpu)
-		}
-		row("ceiling, 1 connection", c1)
-		row("ceiling, 4 connections", c4)
-		row("mailer, 4 partitions", m4)
-		row("mailer, 1 partition", m1)
-		row("ceiling, 4 connections again", c4again)
-		row(fmt.Sprintf("latency at %d/s, 4 partitions", latencyRate), l4)
-		row(fmt.Sprintf("latency at %d/s, 1 partition", latencyRate), l1)
-
-		b.ReportMetric(c1.rate, "ceiling1-emails/s")
-		b.ReportMetric(ceil4, "ceiling4-emails/s")
-		b.ReportMetric(m4.rate, "mailer4p-emails/s")
-		b.ReportMetric(m1.rate, "mailer1p-emails/s")
-		b.ReportMetric(100*m4.rate/ceil4, "mailer4p-%ceiling")
-		b.ReportMetric(100*m1.rate/ceil4, "mailer1p-%ceiling")
-		b.ReportMetric(m4.cpuPerMail.Seconds()*1e6, "mailer4p-cpu-µs/mail")
-		b.ReportMetric(m1.cpuPerMail.Seconds()*1e6, "mailer1p-cpu-µs/mail")
-		b.ReportMetric(ms(l4.p50), "latency4p-p50-ms")
-		b.ReportMetric(ms(l4.p99), "latency4p-p99-ms")
-		b.ReportMetric(ms(l1.p50), "latency1p-p50-ms")
-		b.ReportMetric(ms(l1.p99), "latency1p-p99-ms")
+	header := func() {
+		b.Logf("%-36s %9s %9s %9s %9s %12s", "run", "emails/s", "of 4conn", "p50 ms", "p99 ms", "CPU µs/mail")
 	}
+	row := func(name string, r runResult, ceiling float64) {
+		cpu, p50, p99, rate, share := "—", "—", "—", "—", "—"
+		if r.cpuPerMail > 0 {
+			cpu = fmt.Sprintf("%.0f", r.cpuPerMail.Seconds()*1e6)
+		}
+		if r.p99 > 0 {
+			p50, p99 = fmt.Sprintf("%.2f", ms(r.p50)), fmt.Sprintf("%.2f", ms(r.p99))
+		}
+		if r.rate > 0 {
+			rate = fmt.Sprintf("%.0f", r.rate)
+		}
+		if ceiling > 0 {
+			share = fmt.Sprintf("%.0f %%", 100*r.rate/ceiling)
+		}
+		b.Logf("%-36s %9s %9s %9s %9s %12s", name, rate, share, p50, p99, cpu)
+	}
+	for range b.N {
+		header()
+		row("ceiling, 1 connection", s.ceiling(b, msg, 1), 0)
+		ceilings := []float64{s.ceiling(b, msg, 4).rate}
+		row("ceiling, 4 connections", runResult{rate: ceilings[0]}, 0)
+		type measure struct{ share, cpu []float64 }
+		results := map[string]*measure{}
+		for round := range benchRounds {
+			var runs []struct {
+				name string
+				r    runResult
+			}
+			for _, t := range targets {
+				for _, partitions := range []int{4, 1} {
+					runs = append(runs, struct {
+						name string
+						r    runResult
+					}{fmt.Sprintf("%s, %d partition(s)", t.name, partitions), s.mailerThroughput(b, t.bin, partitions)})
+				}
+			}
+			ceilings = append(ceilings, s.ceiling(b, msg, 4).rate)
+			ceiling := (ceilings[round] + ceilings[round+1]) / 2
+			for _, run := range runs {
+				row(fmt.Sprintf("round %d: %s", round+1, run.name), run.r, ceiling)
+				m := results[run.name]
+				if m == nil {
+					m = &measure{}
+					results[run.name] = m
+				}
+				m.share = append(m.share, 100*run.r.rate/ceiling)
+				m.cpu = append(m.cpu, run.r.cpuPerMail.Seconds()*1e6)
+			}
+			row(fmt.Sprintf("round %d: ceiling, 4 connections", round+1), runResult{rate: ceilings[round+1]}, 0)
+		}
+		for _, t := range targets {
+			for _, partitions := range []int{4, 1} {
+				l := s.mailerLatency(b, t.bin, partitions)
+				row(fmt.Sprintf("%s, latency at %d/s, %d partition(s)", t.name, latencyRate, partitions), l, 0)
+				b.ReportMetric(ms(l.p99), fmt.Sprintf("%s-%dp-p99-ms", t.name, partitions))
+			}
+		}
+		b.Logf("medians of %d rounds:", benchRounds)
+		for _, t := range targets {
+			for _, partitions := range []int{4, 1} {
+				m := results[fmt.Sprintf("%s, %d partition(s)", t.name, partitions)]
+				share, cpu := median(m.share), median(m.cpu)
+				b.Logf("  %s, %d partition(s): %.0f %% of the 4-connection ceiling, %.0f µs of CPU per mail", t.name, partitions, share, cpu)
+				b.ReportMetric(share, fmt.Sprintf("%s-%dp-%%ceiling", t.name, partitions))
+				b.ReportMetric(cpu, fmt.Sprintf("%s-%dp-cpu-µs/mail", t.name, partitions))
+			}
+		}
+		b.ReportMetric(median(ceilings), "ceiling4-emails/s")
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -135,9 +176,14 @@ type runResult struct {
 	cpuPerMail time.Duration // the mailer process's CPU over the span, per mail
 }
 
-// buildMailer builds cmd/mailer into a temporary folder.
+// buildMailer builds cmd/mailer into a temporary folder, or returns
+// KINOTEKA_BENCH_MAILER_BIN when set: a mailer built elsewhere, say from an
+// earlier commit, to compare with in the same run of the sink.
 func buildMailer(b *testing.B) string {
 	b.Helper()
+	if bin := os.Getenv("KINOTEKA_BENCH_MAILER_BIN"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(b.TempDir(), "mailer")
 	cmd := exec.Command("go", "build", "-o", bin, "kinoteka/cmd/mailer")
 	if out, err := cmd.CombinedOutput(); err != nil {
