@@ -36,8 +36,7 @@ type consumer struct {
 	tune        tuning
 	deliveries  *DeliveryLog
 	maxAttempts int
-	inFlight    int           // records of one partition mailed at once
-	unlogged    chan struct{} // a slot per send, held until its outcome is logged (see handle)
+	inFlight    int // records of one partition mailed at once
 	stats       *counters
 	dlq         *deadLetters
 	tr          trace.Tracer // one "mail.send" span per record (handle)
@@ -175,7 +174,7 @@ func (c *consumer) worker(topic string, partition int32) *worker {
 		return w
 	}
 	w := &worker{c: c, tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		finished: make(chan finished, max(c.inFlight, 1))}
+		finished: make(chan finished, max(c.inFlight, 1)), final: make(chan struct{}, 1)}
 	c.workers[tp] = w
 	go w.run()
 	return w
@@ -209,6 +208,7 @@ type worker struct {
 	done     chan struct{} // closed when run returns
 	finished chan finished // the record handlers' results, read by run
 	failing  atomic.Int32  // records running whose last attempt failed
+	final    chan struct{} // the partition's final turn (see finalTurn)
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
@@ -349,6 +349,7 @@ func (w *worker) handle(s *slot) {
 		default:
 		}
 	}
+	s.p.final = w.final
 	ok := w.c.handle(w.quit, s.it, &s.p)
 	if failing {
 		w.failing.Add(-1)

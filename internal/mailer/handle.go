@@ -123,18 +123,11 @@ func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 
 	deferred := 0 // 4yz answers to this message, as opposed to connection trouble
 	for attempt := 1; ; attempt++ {
-		// A mail accepted but not yet in the delivery log is one a crash
-		// would have the next owner send again: at most SMTP_CONNECTIONS
-		// are, however many partitions have records in flight.
-		select {
-		case c.unlogged <- struct{}{}:
-		case <-quit:
-			span.SetAttributes(attrOutcome.String("interrupted"), attrAttempts.Int(attempt-1))
-			return false
-		}
 		// The send itself is not cut short by a stop: the message in
 		// flight is finished, bounded by the SMTP timeouts.
 		sendCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		t := &finalTurn{gate: p.final}
+		m.final = t.take
 		err := c.send.Send(sendCtx, m)
 		cancel()
 		if err == nil {
@@ -142,12 +135,12 @@ func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 			*p.sent = true // the same event again in the window is a duplicate
 			p.firstTry = attempt == 1
 			c.record(log, it, StatusSent, 1, "")
-			<-c.unlogged
+			t.give()
 			span.SetAttributes(attrOutcome.String("sent"), attrAttempts.Int(attempt))
 			log.Info("mail sent", "attempts", attempt)
 			return true
 		}
-		<-c.unlogged
+		t.give()
 		c.stats.failures.Add(1)
 		span.AddEvent("smtp attempt failed", trace.WithAttributes(smtpFailure(attempt, err)...))
 		if isRejected(err) {

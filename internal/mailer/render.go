@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -33,6 +34,12 @@ type Message struct {
 	From    string // envelope sender, an addr-spec
 	To      string // envelope recipient, an addr-spec
 	Data    []byte // the whole RFC 5322 message with CRLF line ends
+
+	// final, when set, is called by the SMTP sender once all of the
+	// message but its end is on the wire, before the end that makes the
+	// server take it; an error abandons the send. The consumer uses it to
+	// let one mail of a partition at a time be taken and not yet logged.
+	final func(ctx context.Context) error
 }
 
 // renderer turns code mail events into MIME messages.

@@ -95,7 +95,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	registerCounters(metrics, stats)
 	c := &consumer{
 		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
-		maxAttempts: cfg.MaxAttempts, inFlight: cfg.SMTP.Connections, unlogged: make(chan struct{}, cfg.SMTP.Connections), stats: stats, workers: map[topicPartition]*worker{},
+		maxAttempts: cfg.MaxAttempts, inFlight: cfg.SMTP.Connections, stats: stats, workers: map[topicPartition]*worker{},
 		tr: cfg.Tracing.Tracer("kinoteka/mailer"),
 	}
 	// The client is the consumer worker's from here on: it commits and

@@ -92,6 +92,10 @@ type SMTPSender struct {
 	log       *slog.Logger
 	slots     chan struct{} // one per connection that may be in use
 
+	// noPipelining makes the sender ignore PIPELINING, so that tests
+	// cover both ways of sending.
+	noPipelining bool
+
 	mu     sync.Mutex
 	idle   []*smtpConn // most recently used last
 	closed bool
@@ -99,7 +103,7 @@ type SMTPSender struct {
 
 // smtpConn is one open, authenticated connection.
 type smtpConn struct {
-	client   *smtp.Client
+	client   *wire
 	raw      net.Conn // its TCP connection, closed to abandon a send
 	sent     int      // messages accepted over it
 	clean    bool     // the last transaction ended with 250: no RSET needed
@@ -173,7 +177,7 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	if reused && (!c.clean || time.Since(c.lastUsed) > idleCheck) {
 		// RSET both clears any earlier transaction and proves that the
 		// server has not dropped the idle connection meanwhile.
-		if err := c.client.Reset(); err != nil {
+		if err := c.client.reset(); err != nil {
 			s.log.Debug("smtp connection not reusable, reconnecting", "err", err)
 			c.drop()
 			c, reused = nil, false
@@ -188,7 +192,7 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		}
 		raw := c.raw
 		stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-		err := c.transaction(m)
+		err := c.transaction(ctx, m)
 		stop()
 		c.lastUsed = time.Now()
 		if err == nil {
@@ -250,25 +254,8 @@ func (s *SMTPSender) put(c *smtpConn) {
 	s.mu.Unlock()
 }
 
-func (c *smtpConn) transaction(m Message) error {
-	if err := c.client.Mail(m.From, nil); err != nil {
-		return stepError(StepMail, err)
-	}
-	if err := c.client.Rcpt(m.To, nil); err != nil {
-		return stepError(StepRcpt, err)
-	}
-	w, err := c.client.Data()
-	if err != nil {
-		return stepError(StepData, err)
-	}
-	if _, err := w.Write(m.Data); err != nil {
-		_ = w.Close()
-		return stepError(StepData, err)
-	}
-	if err := w.Close(); err != nil {
-		return stepError(StepData, err)
-	}
-	return nil
+func (c *smtpConn) transaction(ctx context.Context, m Message) error {
+	return c.client.transaction(ctx, m)
 }
 
 // connect opens the connection, secures it as configured and authenticates.
@@ -288,38 +275,43 @@ func (s *SMTPSender) connect(ctx context.Context) (_ *smtpConn, err error) {
 			_ = raw.Close()
 		}
 	}()
-	conn := &boundedConn{Conn: raw, limit: s.cfg.Timeout}
 
-	var c *smtp.Client
+	// Until the connection is secured, a failure is STARTTLS's when it
+	// is required.
+	step := StepConnect
+	if s.cfg.Security == SecurityStartTLS {
+		step = StepStartTLS
+	}
+	var c *wire
 	switch s.cfg.Security {
 	case SecurityTLS:
-		tc := tls.Client(conn, s.tls)
+		tc := tls.Client(raw, s.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, stepError(StepConnect, err)
 		}
-		c = smtp.NewClient(tc)
-	case SecurityStartTLS:
-		// go-smtp refuses to continue when STARTTLS is not offered, so no
-		// credentials or mail ever cross an unencrypted connection.
-		c, err = smtp.NewClientStartTLS(conn, s.tls)
-		if err != nil {
-			return nil, stepError(StepStartTLS, err)
-		}
+		c = newWire(tc, s.cfg.Timeout)
 	default:
-		c = smtp.NewClient(conn)
+		c = newWire(raw, s.cfg.Timeout)
 	}
-	c.CommandTimeout, c.SubmissionTimeout = s.cfg.Timeout, s.cfg.Timeout
-	// EHLO (for STARTTLS the second one, the first to run over TLS, which
-	// performs the handshake and verifies the certificate).
-	if err := c.Hello(s.localName); err != nil {
-		step := StepConnect
-		if s.cfg.Security == SecurityStartTLS {
-			step = StepStartTLS
-		}
+	c.noPipelining = s.noPipelining
+	if err := c.greet(); err != nil {
 		return nil, stepError(step, err)
 	}
+	if err := c.hello(s.localName); err != nil {
+		return nil, stepError(step, err)
+	}
+	if s.cfg.Security == SecurityStartTLS {
+		// No credentials or mail ever cross an unencrypted connection:
+		// without STARTTLS offered, this is where it ends.
+		if _, err := c.startTLS(raw, s.tls); err != nil {
+			return nil, stepError(StepStartTLS, err)
+		}
+		if err := c.hello(s.localName); err != nil {
+			return nil, stepError(StepStartTLS, err)
+		}
+	}
 	if s.cfg.Security != SecurityPlain {
-		if state, ok := c.TLSConnectionState(); !ok || !state.HandshakeComplete {
+		if tc, ok := c.conn.(*tls.Conn); !ok || !tc.ConnectionState().HandshakeComplete {
 			return nil, stepError(StepStartTLS, errors.New("connection is not encrypted"))
 		}
 	}
@@ -331,32 +323,32 @@ func (s *SMTPSender) connect(ctx context.Context) (_ *smtpConn, err error) {
 	return &smtpConn{client: c, raw: raw, clean: true, lastUsed: time.Now()}, nil
 }
 
-func (s *SMTPSender) auth(c *smtp.Client) error {
+func (s *SMTPSender) auth(c *wire) error {
 	host, _, _ := net.SplitHostPort(s.cfg.Addr)
-	if _, isTLS := c.TLSConnectionState(); !isTLS && !(s.cfg.Security == SecurityPlain && isLoopback(host)) {
+	if _, isTLS := c.conn.(*tls.Conn); !isTLS && !(s.cfg.Security == SecurityPlain && isLoopback(host)) {
 		return stepError(StepAuth, errors.New("refusing to send credentials without TLS"))
 	}
 	var mech sasl.Client
 	switch {
-	case c.SupportsAuth(sasl.Plain):
+	case c.supportsAuth(sasl.Plain):
 		mech = sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)
-	case c.SupportsAuth(sasl.Login):
+	case c.supportsAuth(sasl.Login):
 		mech = sasl.NewLoginClient(s.cfg.Username, s.cfg.Password)
 	default:
 		return stepError(StepAuth, errors.New("the server offers neither AUTH PLAIN nor AUTH LOGIN"))
 	}
-	if err := c.Auth(mech); err != nil {
+	if err := c.auth(mech); err != nil {
 		return stepError(StepAuth, err)
 	}
 	return nil
 }
 
 // drop forgets the connection without a QUIT.
-func (c *smtpConn) drop() { _ = c.client.Close() }
+func (c *smtpConn) drop() { _ = c.raw.Close() }
 
 // quit says QUIT and closes the connection.
 func (c *smtpConn) quit() error {
-	err := c.client.Quit()
+	err := c.client.quit()
 	c.drop()
 	return err
 }
@@ -373,56 +365,4 @@ func (s *SMTPSender) Close() error {
 		errs = append(errs, c.quit())
 	}
 	return errors.Join(errs...)
-}
-
-// boundedConn caps every deadline go-smtp sets at limit from now. go-smtp
-// waits up to 5 minutes for a reply and lifts the deadline between
-// commands; the mailer wants every step bounded by SMTP_TIMEOUT.
-//
-// go-smtp sets and lifts a deadline around every command, eight times a
-// mail, and re-arming the socket's timer each time was a visible share of
-// a mail's CPU. So a deadline that falls less than limit/8 after the one
-// in force keeps the one in force: a step may time out up to an eighth of
-// SMTP_TIMEOUT early, never late. Used by one Send at a time.
-type boundedConn struct {
-	net.Conn
-	limit       time.Duration
-	read, write time.Time // the deadlines in force
-}
-
-func (c *boundedConn) bound(t time.Time) time.Time {
-	if max := time.Now().Add(c.limit); t.IsZero() || t.After(max) {
-		return max
-	}
-	return t
-}
-
-// keep reports whether the deadline in force may stand for t.
-func (c *boundedConn) keep(inForce, t time.Time) bool {
-	return !inForce.IsZero() && !t.Before(inForce) && t.Sub(inForce) < c.limit/8
-}
-
-func (c *boundedConn) SetDeadline(t time.Time) error {
-	t = c.bound(t)
-	if c.keep(c.read, t) && c.keep(c.write, t) {
-		return nil
-	}
-	c.read, c.write = t, t
-	return c.Conn.SetDeadline(t)
-}
-
-func (c *boundedConn) SetReadDeadline(t time.Time) error {
-	if t = c.bound(t); c.keep(c.read, t) {
-		return nil
-	}
-	c.read = t
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *boundedConn) SetWriteDeadline(t time.Time) error {
-	if t = c.bound(t); c.keep(c.write, t) {
-		return nil
-	}
-	c.write = t
-	return c.Conn.SetWriteDeadline(t)
 }

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -40,9 +41,44 @@ type slot struct {
 // progress is what a record's handler and its partition's worker share.
 // The handler writes firstTry, read by the worker once it has finished.
 type progress struct {
-	sent     *bool  // the event was sent: read and set by the handler
-	firstTry bool   // the handler sent it at its first attempt
-	retrying func() // called by the handler before it waits to retry
+	sent     *bool         // the event was sent: read and set by the handler
+	firstTry bool          // the handler sent it at its first attempt
+	retrying func()        // called by the handler before it waits to retry
+	final    chan struct{} // the partition's final turn (see finalTurn)
+}
+
+// finalTurn is one send's claim on its partition's final turn: the span
+// from the moment the SMTP server may take the mail (the final dot) to
+// the moment its outcome is in the delivery log. A crash in that span
+// makes the partition's next owner send the mail again; one send of a
+// partition at a time being in it keeps that to one mail per partition,
+// as when a partition was mailed one record at a time, while the sends
+// around it — connecting, MAIL, RCPT, the message itself — overlap.
+type finalTurn struct {
+	gate chan struct{} // nil: no turns (a Sender that never asks)
+	held bool
+}
+
+// take waits for the turn; the Sender calls it through Message.final.
+func (t *finalTurn) take(ctx context.Context) error {
+	if t.gate == nil {
+		return nil
+	}
+	select {
+	case t.gate <- struct{}{}:
+		t.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// give ends the turn, if taken.
+func (t *finalTurn) give() {
+	if t.held {
+		t.held = false
+		<-t.gate
+	}
 }
 
 // keyLine is the queue of unfinished records sharing a key.
