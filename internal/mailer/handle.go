@@ -134,7 +134,7 @@ func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 			c.stats.sent.Add(1)
 			*p.sent = true // the same event again in the window is a duplicate
 			p.firstTry = attempt == 1
-			c.record(log, it, StatusSent, 1, "")
+			c.recordDurable(log, it, StatusSent, 1, "", t.give)
 			t.give()
 			span.SetAttributes(attrOutcome.String("sent"), attrAttempts.Int(attempt))
 			log.Info("mail sent", "attempts", attempt)
@@ -235,12 +235,18 @@ func isDeferred(err error) bool {
 // logged, not fatal: the record is still finished, and the log only serves
 // re-deliveries and operators.
 func (c *consumer) record(log *slog.Logger, it item, status Status, attempts int, lastErr string) {
+	c.recordDurable(log, it, status, attempts, lastErr, nil)
+}
+
+// recordDurable is record, calling durable once the outcome would survive
+// a crash (see DeliveryLog.record).
+func (c *consumer) recordDurable(log *slog.Logger, it item, status Status, attempts int, lastErr string, durable func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()
-	err := c.deliveries.Record(ctx, Delivery{
+	err := c.deliveries.record(ctx, Delivery{
 		EventID: it.id, EventType: it.d.Type, Status: status, Attempts: attempts, LastError: lastErr,
 		Topic: it.r.Topic, Partition: it.r.Partition, Offset: it.r.Offset, Updated: c.tune.now(),
-	})
+	}, durable)
 	if err != nil {
 		log.Warn("could not write the delivery log", "status", status, "err", err)
 	}

@@ -69,6 +69,10 @@ type DeliveryLog struct {
 	prepare    sync.Mutex
 	recordStmt *sql.Stmt
 
+	// journal, on a SQLite file, makes a send durable before its log
+	// write commits (see sentJournal); nil otherwise.
+	journal *sentJournal
+
 	// group gathers the Records that arrive on SQLite while one is being
 	// written, to write them in one transaction (see recordGrouped).
 	group struct {
@@ -106,7 +110,44 @@ func OpenDeliveryLog(ctx context.Context, url string) (*DeliveryLog, error) {
 		db.Close()
 		return nil, fmt.Errorf("delivery log: %w", err)
 	}
-	return NewDeliveryLog(db), nil
+	l := NewDeliveryLog(db)
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok && path != ":memory:" {
+		if err := l.replayJournals(ctx, path); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("delivery log: %w", err)
+		}
+		if l.journal, err = openJournal(path); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// replayJournals logs as sent what the journals of dead mailers hold, then
+// deletes them. Their attempts are not counted again: the log may already
+// have had the send.
+func (l *DeliveryLog) replayJournals(ctx context.Context, path string) error {
+	entries, done, err := orphanedJournals(path)
+	if err != nil {
+		return err
+	}
+	batch := make([]*recordReq, len(entries))
+	for i, e := range entries {
+		at := dbTime(e.At)
+		batch[i] = &recordReq{done: make(chan error, 1),
+			args: []any{e.EventID, e.EventType, string(StatusSent), 0, "", e.Topic, e.Partition, e.Offset, at, sql.NullTime{Time: at, Valid: true}}}
+	}
+	if len(batch) > 0 {
+		l.writeBatch(ctx, batch)
+		for _, r := range batch {
+			if err := <-r.done; err != nil {
+				return fmt.Errorf("replaying a dead mailer's journal: %w", err)
+			}
+		}
+	}
+	done()
+	return nil
 }
 
 // NewDeliveryLog returns the log on an already migrated database.
@@ -114,6 +155,9 @@ func NewDeliveryLog(db *sqldb.DB) *DeliveryLog { return &DeliveryLog{db: db} }
 
 // Close closes the database.
 func (l *DeliveryLog) Close() error {
+	if l.journal != nil {
+		l.journal.close()
+	}
 	l.prepare.Lock()
 	if l.recordStmt != nil {
 		_ = l.recordStmt.Close()
@@ -185,7 +229,11 @@ func (l *DeliveryLog) Sent(ctx context.Context, ids []string) (map[string]bool, 
 // attempts this outcome adds (0 for a record dead-lettered unsent, 1 for an
 // attempt), d.Updated its time. A sent entry stays sent, so a late outcome
 // of a duplicate cannot make it look unsent.
-func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error {
+func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error { return l.record(ctx, d, nil) }
+
+// record is Record, calling durable (when set) once the outcome survives
+// the process: a sent one is in the journal, or else the write committed.
+func (l *DeliveryLog) record(ctx context.Context, d Delivery, durable func()) error {
 	at := dbTime(d.Updated)
 	var sentAt sql.NullTime
 	if d.Status == StatusSent {
@@ -194,6 +242,20 @@ func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error {
 	errText := d.LastError
 	if len(errText) > 1000 {
 		errText = errText[:1000]
+	}
+	if l.journal != nil && d.Status == StatusSent {
+		// If the journal cannot take it, the write below still makes it
+		// durable, a moment later.
+		if f, err := l.journal.append(d); err == nil {
+			defer l.journal.written(f)
+			if durable != nil {
+				durable()
+				durable = nil
+			}
+		}
+	}
+	if durable != nil {
+		defer durable()
 	}
 	args := []any{d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt}
 	var err error

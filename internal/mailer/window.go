@@ -49,7 +49,8 @@ type progress struct {
 
 // finalTurn is one send's claim on its partition's final turn: the span
 // from the moment the SMTP server may take the mail (the final dot) to
-// the moment its outcome is in the delivery log. A crash in that span
+// the moment its outcome would survive a crash (in the delivery log's
+// journal, or the log itself). A crash in that span
 // makes the partition's next owner send the mail again; one send of a
 // partition at a time being in it keeps that to one mail per partition,
 // as when a partition was mailed one record at a time, while the sends
