@@ -4,9 +4,10 @@
 // partition mailing up to SMTP_CONNECTIONS of its records at once (one
 // user's in order), committing a record's offset only once the SMTP server
 // has accepted the mail or the record is parked in the dead-letter topic
-// (<topic>.dlq), and every record before it is finished too. A delivery log in its own database (SQLite or PostgreSQL)
-// keeps a re-delivered event from being mailed twice and tells operators
-// what happened to each event's mail (GET /v1/deliveries/{event_id}).
+// (<topic>.dlq), and every record before it is finished too. A delivery
+// log in its own database (SQLite or PostgreSQL) keeps a re-delivered event
+// from being mailed twice and tells operators what happened to each event's
+// mail (GET /v1/deliveries/{event_id}).
 //
 // Configuration (LoadConfig, on top of DefaultConfig) comes from these
 // environment variables; any may instead be given as NAME_FILE:

@@ -62,7 +62,7 @@ type finalTurn struct {
 
 // take waits for the turn; the Sender calls it through Message.final.
 func (t *finalTurn) take(ctx context.Context) error {
-	if t.gate == nil {
+	if t.gate == nil || t.held {
 		return nil
 	}
 	select {
