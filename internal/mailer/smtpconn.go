@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 // calls, TLS records and wake-ups per mail on both sides, and less waiting.
 // Without PIPELINING it goes step by step.
 type wire struct {
+	raw     net.Conn // the TCP connection
 	conn    net.Conn // the connection in use: TLS once secured
 	r       *textproto.Reader
 	w       *bufio.Writer
@@ -34,8 +36,8 @@ type wire struct {
 	noPipelining bool // ignore PIPELINING (tests)
 }
 
-func newWire(conn net.Conn, timeout time.Duration) *wire {
-	c := &wire{timeout: timeout}
+func newWire(conn, raw net.Conn, timeout time.Duration) *wire {
+	c := &wire{raw: raw, timeout: timeout}
 	c.use(conn)
 	return c
 }
@@ -281,12 +283,16 @@ func (c *wire) reset() error {
 }
 
 // quit says QUIT and, once the server has closed its side (it does so
-// right after its 221), closes the connection; so a connection replaced
-// by a new one is gone before the new one opens.
+// right after its 221: TLS's close_notify, then TCP's FIN), closes the
+// connection; so a connection replaced by a new one is gone before the
+// new one opens.
 func (c *wire) quit() error {
 	_, _, err := c.cmd(221, "QUIT")
 	if err == nil {
 		_, _ = c.r.R.Discard(1 << 20) // returns at EOF (or the deadline)
+		if c.conn != c.raw {
+			_, _ = io.Copy(io.Discard, c.raw) // after close_notify, the FIN
+		}
 	}
 	return errors.Join(err, c.conn.Close())
 }
