@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,6 +232,11 @@ func TestSelfServiceEndToEnd(t *testing.T) {
 		}
 		if st := refreshStatus(t, env, other); st != http.StatusUnauthorized {
 			t.Errorf("the other session's refresh after the change: %d", st)
+		}
+		// The notice reaches the person: a mail without a code goes
+		// through the mailer, not to its dead letters.
+		if text := env.WaitForMail(t, "self@example.com", "password was changed", 20*time.Second); !strings.Contains(text, "password") {
+			t.Errorf("the notice: %q", text)
 		}
 		var next e2e.Tokens
 		r = env.Do(t, "POST", env.AuthURL+"/v1/auth/refresh", map[string]string{"refresh_token": here.RefreshToken}, "")

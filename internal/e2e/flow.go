@@ -103,32 +103,45 @@ var codeRE = regexp.MustCompile(`\b\d{6}\b`)
 // the six-digit code in its text part.
 func (e Env) WaitForCode(t testing.TB, addr string, timeout time.Duration) string {
 	t.Helper()
+	text := e.WaitForMail(t, addr, "", timeout)
+	code := codeRE.FindString(text)
+	if code == "" {
+		t.Fatalf("mail to %s holds no six-digit code: %q", addr, text)
+	}
+	return code
+}
+
+// WaitForMail polls the mail API until a mail to addr whose subject
+// contains subject arrives (the newest such), and returns its text part.
+func (e Env) WaitForMail(t testing.TB, addr, subject string, timeout time.Duration) string {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		var list struct {
 			Messages []struct {
-				ID string
-				To []struct{ Address string }
+				ID      string
+				Subject string
+				To      []struct{ Address string }
 			} `json:"messages"`
 		}
 		r := e.Do(t, http.MethodGet, e.MailURL+"/api/v1/search?query="+url.QueryEscape("to:"+addr), nil, "")
 		if r.Status == http.StatusOK {
 			r.JSON(t, &list)
 			for _, m := range list.Messages {
+				if !strings.Contains(m.Subject, subject) {
+					continue
+				}
 				for _, to := range m.To {
 					if strings.EqualFold(to.Address, addr) {
 						var msg struct{ Text string }
 						e.Do(t, http.MethodGet, e.MailURL+"/api/v1/message/"+m.ID, nil, "").JSON(t, &msg)
-						if code := codeRE.FindString(msg.Text); code != "" {
-							return code
-						}
-						t.Fatalf("mail to %s holds no six-digit code: %q", addr, msg.Text)
+						return msg.Text
 					}
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no mail to %s within %s", addr, timeout)
+			t.Fatalf("no mail to %s with %q in its subject within %s", addr, subject, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -33,15 +33,16 @@ const (
 	TypeAccountDeleted  = "account_deleted"  // the goodbye, to the erased address
 )
 
-// mailTypes are the types the mail topic carries; codeTypes those with a code.
+// mailTypes are the types the mail topic carries; CodeTypes those with a
+// code (the mailer checks its templates for each).
 var (
 	mailTypes = []string{TypeVerificationCode, TypePasswordResetCode, TypeEmailChangeCode,
 		TypePasswordChanged, TypeEmailChanged, TypeAccountDeleted}
-	codeTypes = []string{TypeVerificationCode, TypePasswordResetCode, TypeEmailChangeCode}
+	CodeTypes = []string{TypeVerificationCode, TypePasswordResetCode, TypeEmailChangeCode}
 )
 
 // HasCode reports whether mail of type typ carries a one-time code.
-func HasCode(typ string) bool { return slices.Contains(codeTypes, typ) }
+func HasCode(typ string) bool { return slices.Contains(CodeTypes, typ) }
 
 // Version is the envelope version this code writes and understands.
 const Version = 1

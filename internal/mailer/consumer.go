@@ -15,15 +15,19 @@ import (
 // consumer reads mail requests as a member of the consumer group and hands
 // each assigned partition to a worker of its own, so that partitions are
 // mailed in parallel and a partition waiting to retry holds up nobody else.
+// Within a partition, a worker mails up to inFlight records at once (the
+// SMTP pool's size), one user's records one at a time and in order (see
+// window).
 //
 // At-least-once discipline: a worker marks a record for commit only when it
-// is finished — the mail was accepted, or the record was parked in the
-// dead-letter topic — and in partition order. franz-go commits the marks
-// every commitInterval; a revoked partition's worker is stopped and its
-// marks committed before the partition moves on, and the final marks are
-// committed at shutdown. A crash or a lost partition therefore re-delivers
-// unfinished records rather than losing them, and the delivery log keeps a
-// re-delivered record that was already sent from being sent twice.
+// and every record before it in the partition are finished — the mail was
+// accepted, or the record was parked in the dead-letter topic. franz-go
+// commits the marks every commitInterval; a revoked partition's worker is
+// stopped and its marks committed before the partition moves on, and the
+// final marks are committed at shutdown. A crash or a lost partition
+// therefore re-delivers unfinished records rather than losing them, and the
+// delivery log keeps a re-delivered record that was already sent from being
+// sent twice.
 type consumer struct {
 	cl          *kgo.Client
 	render      *renderer
@@ -32,6 +36,7 @@ type consumer struct {
 	tune        tuning
 	deliveries  *DeliveryLog
 	maxAttempts int
+	inFlight    int // records of one partition mailed at once
 	stats       *counters
 	dlq         *deadLetters
 	tr          trace.Tracer // one "mail.send" span per record (handle)
@@ -168,14 +173,15 @@ func (c *consumer) worker(topic string, partition int32) *worker {
 	if w, ok := c.workers[tp]; ok {
 		return w
 	}
-	w := &worker{c: c, tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	w := &worker{c: c, tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		finished: make(chan finished, max(c.inFlight, 1)), final: make(chan struct{}, 1)}
 	c.workers[tp] = w
 	go w.run()
 	return w
 }
 
 // stopWorkers stops the workers of the given partitions (all when nil) and
-// waits for them: each finishes the send in flight and abandons the rest.
+// waits for them: each finishes the sends in flight and abandons the rest.
 func (c *consumer) stopWorkers(partitions map[string][]int32) {
 	c.mu.Lock()
 	var stopping []*worker
@@ -193,22 +199,32 @@ func (c *consumer) stopWorkers(partitions map[string][]int32) {
 	}
 }
 
-// worker mails one partition's records in order.
+// worker mails one partition's records.
 type worker struct {
-	c    *consumer
-	tp   topicPartition
-	wake chan struct{} // records were queued
-	quit chan struct{} // closed to stop: the partition is revoked, lost, or we shut down
-	done chan struct{} // closed when run returns
+	c        *consumer
+	tp       topicPartition
+	wake     chan struct{} // records were queued
+	quit     chan struct{} // closed to stop: the partition is revoked, lost, or we shut down
+	done     chan struct{} // closed when run returns
+	finished chan finished // the record handlers' results, read by run
+	failing  atomic.Int32  // records running whose last attempt failed
+	final    chan struct{} // the partition's final turn (see finalTurn)
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
 	paused bool
 }
 
+// finished is a record handler's result: ok is false when quit stopped it
+// before the record was finished.
+type finished struct {
+	s  *slot
+	ok bool
+}
+
 // push queues records, pausing the partition's fetching once the queue is
-// full (a worker retrying a message lets its queue grow), so memory stays
-// bounded and the other partitions keep flowing.
+// full (a slow record holds the window, which lets the queue grow), so
+// memory stays bounded and the other partitions keep flowing.
 func (w *worker) push(rs []*kgo.Record) {
 	w.mu.Lock()
 	w.queue = append(w.queue, rs...)
@@ -225,14 +241,18 @@ func (w *worker) push(rs []*kgo.Record) {
 	}
 }
 
-// take empties the queue and resumes fetching, so that the next records
-// arrive while these are mailed.
-func (w *worker) take() []*kgo.Record {
+// take removes up to n queued records and resumes fetching once the queue
+// has room, so that the next records arrive while these are mailed.
+func (w *worker) take(n int) []*kgo.Record {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rs := w.queue
-	w.queue = nil
-	if w.paused {
+	n = min(n, len(w.queue))
+	rs := w.queue[:n:n]
+	w.queue = w.queue[n:]
+	if len(w.queue) == 0 {
+		w.queue = nil
+	}
+	if w.paused && len(w.queue) < w.c.tune.queueLimit {
 		w.paused = false
 		w.c.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 	}
@@ -248,23 +268,105 @@ func (w *worker) resume() {
 	}
 }
 
+// run moves queued records into the window, starts those the window lets
+// start, and marks the finished prefix for commit. Stopped, it waits for
+// the records running (marking those that finish) and abandons the rest.
+//
+// A partition mails one record at a time until one is sent at its first
+// attempt, and again from the moment an attempt fails until then: while
+// the server defers or refuses, or the connection fails, the records
+// behind wait for the oldest to pass, as they would in a strictly ordered
+// partition, instead of all meeting the same failure. While mail flows,
+// up to inFlight records go at once.
 func (w *worker) run() {
 	defer close(w.done)
+	// Long-lived handlers rather than a goroutine per record: a record's
+	// handling (TLS, SQLite) grows a stack deep enough that growing it
+	// afresh for every record cost more than rendering the mail.
+	todo := make(chan *slot)
+	var handlers sync.WaitGroup
+	for range max(w.c.inFlight, 1) {
+		handlers.Go(func() {
+			for s := range todo {
+				w.handle(s)
+			}
+		})
+	}
+	defer handlers.Wait()
+	defer close(todo)
+	win := newWindow()
+	running := 0
+	open := false  // mail flows: the full inFlight may run
+	quit := w.quit // nil once seen closed: handlers still get w.quit
 	for {
-		select {
-		case <-w.quit:
+		stopping := quit == nil
+		if w.failing.Load() > 0 {
+			open = false
+		}
+		if !stopping {
+			w.fill(win)
+			for running < max(w.c.inFlight, 1) && (open || running == 0) {
+				s := win.next()
+				if s == nil {
+					break
+				}
+				running++
+				todo <- s // a handler is free: fewer than inFlight run
+			}
+		}
+		if stopping && running == 0 {
 			return
+		}
+		select {
+		case <-quit:
+			quit = nil
 		case <-w.wake:
-		}
-		for {
-			rs := w.take()
-			if len(rs) == 0 {
-				break
+		case f := <-w.finished:
+			running--
+			if !f.ok {
+				continue // stopped: the record stays unfinished and uncommitted
 			}
-			if !w.c.handleBatch(w.quit, rs) {
-				return
+			if f.s.p.firstTry && w.failing.Load() == 0 {
+				open = true
+			}
+			if last := win.finish(f.s); last != nil {
+				w.c.cl.MarkCommitRecords(last)
 			}
 		}
+	}
+}
+
+// handle mails one record of the window and reports to run.
+func (w *worker) handle(s *slot) {
+	failing := false
+	s.p.retrying = func() {
+		if !failing {
+			failing = true
+			w.failing.Add(1)
+		}
+		select { // run closes the partition to one record at a time
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	s.p.final = w.final
+	ok := w.c.handle(w.quit, s.it, &s.p)
+	if failing {
+		w.failing.Add(-1)
+	}
+	w.finished <- finished{s, ok}
+}
+
+// fill moves queued records into the window while it is at most half
+// full, so that the delivery log is looked up for many records at once
+// and the window stays within queueLimit.
+func (w *worker) fill(win *window) {
+	room := w.c.tune.queueLimit - win.len()
+	if room < w.c.tune.queueLimit/2 && win.len() > 0 {
+		return
+	}
+	if rs := w.take(room); len(rs) > 0 {
+		w.c.admit(win, rs)
 	}
 }
 

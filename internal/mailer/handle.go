@@ -34,10 +34,9 @@ type item struct {
 	err error // why it is not a valid mail request (wraps events.ErrPoison)
 }
 
-// handleBatch mails one partition's records in order, marking each for
-// commit once finished. It returns false when quit stopped it; the records
-// not marked are then left for the next poll or the partition's next owner.
-func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
+// admit decodes records of one partition and adds them, in order, to its
+// window, with what the delivery log knows of them.
+func (c *consumer) admit(win *window, rs []*kgo.Record) {
 	items := make([]item, len(rs))
 	ids := make([]string, 0, len(rs))
 	for i, r := range rs {
@@ -61,17 +60,8 @@ func (c *consumer) handleBatch(quit <-chan struct{}, rs []*kgo.Record) bool {
 		sent = map[string]bool{}
 	}
 	for _, it := range items {
-		select {
-		case <-quit:
-			return false
-		default:
-		}
-		if !c.handle(quit, it, sent) {
-			return false
-		}
-		c.cl.MarkCommitRecords(it.r)
+		win.add(it, sent[it.id])
 	}
-	return true
 }
 
 // legacyID is the de-duplication key of a record without an event id: its
@@ -111,21 +101,26 @@ func headerValue(r *kgo.Record, key string) string {
 
 // handle processes one record. It returns true when the record is finished
 // (sent, already sent, or dead-lettered) and false when quit stopped it.
+// p says whether the event was already sent (by the delivery log, or an
+// earlier record of the same event) and hears how the sending went.
 // Log lines and the span name the record and the event, never the address
 // or the code.
-func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) bool {
+func (c *consumer) handle(quit <-chan struct{}, it item, p *progress) bool {
 	r := it.r
 	ctx, span := c.startSpan(it)
 	defer span.End()
-	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
-	if it.err == nil {
+	// A code mail whose code is not six digits is poison (docs/events.md);
+	// notices carry no code.
+	if it.err == nil && events.HasCode(it.d.Type) {
 		it.err = sixDigitCode(it.d.Mail.Code)
 	}
 	if it.err != nil {
+		log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id)
 		return c.deadLetterSpan(span, quit, log, it, events.DLQKindPoison, it.err, 0)
 	}
-	log = log.With("type", it.d.Type, "legacy", it.d.Legacy)
-	if sent[it.id] {
+	// One With, not two: each copies and formats the attributes again.
+	log := c.log.With("topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "event_id", it.id, "type", it.d.Type, "legacy", it.d.Legacy)
+	if *p.sent {
 		c.stats.duplicates.Add(1)
 		span.SetAttributes(attrOutcome.String("duplicate"))
 		log.Info("mail already sent for this event; not sending it again")
@@ -147,16 +142,21 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 		// The send itself is not cut short by a stop: the message in
 		// flight is finished, bounded by the SMTP timeouts.
 		sendCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		t := &finalTurn{gate: p.final}
+		m.final = t.take
 		err := c.send.Send(sendCtx, m)
 		cancel()
 		if err == nil {
 			c.stats.sent.Add(1)
-			sent[it.id] = true // the same event again in this batch is a duplicate
-			c.record(log, it, StatusSent, 1, "")
+			*p.sent = true // the same event again in the window is a duplicate
+			p.firstTry = attempt == 1
+			c.recordDurable(log, it, StatusSent, 1, "", t.give)
+			t.give()
 			span.SetAttributes(attrOutcome.String("sent"), attrAttempts.Int(attempt))
 			log.Info("mail sent", "attempts", attempt)
 			return true
 		}
+		t.give()
 		c.stats.failures.Add(1)
 		span.AddEvent("smtp attempt failed", trace.WithAttributes(smtpFailure(attempt, err)...))
 		if isRejected(err) {
@@ -170,6 +170,7 @@ func (c *consumer) handle(quit <-chan struct{}, it item, sent map[string]bool) b
 			}
 		}
 		c.stats.retried.Add(1)
+		p.retrying()
 		c.record(log, it, StatusRetrying, 1, err.Error())
 		// 4yz, network trouble, or a refusal of our connection (no
 		// STARTTLS, wrong credentials) that every message would meet:
@@ -282,12 +283,18 @@ func isDeferred(err error) bool {
 // logged, not fatal: the record is still finished, and the log only serves
 // re-deliveries and operators.
 func (c *consumer) record(log *slog.Logger, it item, status Status, attempts int, lastErr string) {
+	c.recordDurable(log, it, status, attempts, lastErr, nil)
+}
+
+// recordDurable is record, calling durable once the outcome would survive
+// a crash (see DeliveryLog.record).
+func (c *consumer) recordDurable(log *slog.Logger, it item, status Status, attempts int, lastErr string, durable func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()
-	err := c.deliveries.Record(ctx, Delivery{
+	err := c.deliveries.record(ctx, Delivery{
 		EventID: it.id, EventType: it.d.Type, Status: status, Attempts: attempts, LastError: lastErr,
 		Topic: it.r.Topic, Partition: it.r.Partition, Offset: it.r.Offset, Updated: c.tune.now(),
-	})
+	}, durable)
 	if err != nil {
 		log.Warn("could not write the delivery log", "status", status, "err", err)
 	}

@@ -1,11 +1,13 @@
 // Package mailer is the mail service: a Kafka consumer group on the mail
 // request topic that renders each code mail (Russian or English, text and
 // HTML) and sends it over a pool of SMTP connections, one worker per
-// partition, committing a record's offset only once the SMTP server has
-// accepted the mail or the record is parked in the dead-letter topic
-// (<topic>.dlq). A delivery log in its own database (SQLite or PostgreSQL)
-// keeps a re-delivered event from being mailed twice and tells operators
-// what happened to each event's mail (GET /v1/deliveries/{event_id}).
+// partition mailing up to SMTP_CONNECTIONS of its records at once (one
+// user's in order), committing a record's offset only once the SMTP server
+// has accepted the mail or the record is parked in the dead-letter topic
+// (<topic>.dlq), and every record before it is finished too. A delivery
+// log in its own database (SQLite or PostgreSQL) keeps a re-delivered event
+// from being mailed twice and tells operators what happened to each event's
+// mail (GET /v1/deliveries/{event_id}).
 //
 // Configuration (LoadConfig, on top of DefaultConfig) comes from these
 // environment variables; any may instead be given as NAME_FILE:
@@ -111,7 +113,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	registerMembership(metrics, member)
 	c := &consumer{
 		render: rend, send: timeSends(metrics, send), log: log, tune: tune, deliveries: deliveries,
-		maxAttempts: cfg.MaxAttempts, stats: stats, workers: map[topicPartition]*worker{},
+		maxAttempts: cfg.MaxAttempts, inFlight: cfg.SMTP.Connections, stats: stats, workers: map[topicPartition]*worker{},
 		tr: cfg.Tracing.Tracer("kinoteka/mailer"), member: member,
 	}
 	// The client is the consumer worker's from here on: it commits and

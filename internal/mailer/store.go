@@ -69,6 +69,25 @@ type DeliveryLog struct {
 	// it for every mail cost about a tenth of the mailer's CPU.
 	prepare    sync.Mutex
 	recordStmt *sql.Stmt
+
+	// journal, on a SQLite file, makes a send durable before its log
+	// write commits (see sentJournal); nil otherwise.
+	journal *sentJournal
+
+	// group gathers the Records that arrive on SQLite while one is being
+	// written, to write them in one transaction (see recordGrouped).
+	group struct {
+		mu      sync.Mutex
+		pending []*recordReq
+		writing bool // a caller is writing; the others wait for it
+	}
+}
+
+// recordReq is one Record waiting to be written with others.
+type recordReq struct {
+	args []any
+	done chan error    // the outcome, once written
+	lead chan struct{} // the writer hands the writing over to this caller
 }
 
 // OpenDeliveryLog opens and migrates the delivery log at url; an empty url
@@ -92,7 +111,44 @@ func OpenDeliveryLog(ctx context.Context, url string) (*DeliveryLog, error) {
 		db.Close()
 		return nil, fmt.Errorf("delivery log: %w", err)
 	}
-	return NewDeliveryLog(db), nil
+	l := NewDeliveryLog(db)
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok && path != ":memory:" {
+		if err := l.replayJournals(ctx, path); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("delivery log: %w", err)
+		}
+		if l.journal, err = openJournal(path); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// replayJournals logs as sent what the journals of dead mailers hold, then
+// deletes them. Their attempts are not counted again: the log may already
+// have had the send.
+func (l *DeliveryLog) replayJournals(ctx context.Context, path string) error {
+	entries, done, err := orphanedJournals(path)
+	if err != nil {
+		return err
+	}
+	batch := make([]*recordReq, len(entries))
+	for i, e := range entries {
+		at := dbTime(e.At)
+		batch[i] = &recordReq{done: make(chan error, 1),
+			args: []any{e.EventID, e.EventType, string(StatusSent), 0, "", e.Topic, e.Partition, e.Offset, at, sql.NullTime{Time: at, Valid: true}}}
+	}
+	if len(batch) > 0 {
+		l.writeBatch(ctx, batch)
+		for _, r := range batch {
+			if err := <-r.done; err != nil {
+				return fmt.Errorf("replaying a dead mailer's journal: %w", err)
+			}
+		}
+	}
+	done()
+	return nil
 }
 
 // NewDeliveryLog returns the log on an already migrated database.
@@ -100,6 +156,9 @@ func NewDeliveryLog(db *sqldb.DB) *DeliveryLog { return &DeliveryLog{db: db} }
 
 // Close closes the database.
 func (l *DeliveryLog) Close() error {
+	if l.journal != nil {
+		l.journal.close()
+	}
 	l.prepare.Lock()
 	if l.recordStmt != nil {
 		_ = l.recordStmt.Close()
@@ -171,7 +230,11 @@ func (l *DeliveryLog) Sent(ctx context.Context, ids []string) (map[string]bool, 
 // attempts this outcome adds (0 for a record dead-lettered unsent, 1 for an
 // attempt), d.Updated its time. A sent entry stays sent, so a late outcome
 // of a duplicate cannot make it look unsent.
-func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error {
+func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error { return l.record(ctx, d, nil) }
+
+// record is Record, calling durable (when set) once the outcome survives
+// the process: a sent one is in the journal, or else the write committed.
+func (l *DeliveryLog) record(ctx context.Context, d Delivery, durable func()) error {
 	at := dbTime(d.Updated)
 	var sentAt sql.NullTime
 	if d.Status == StatusSent {
@@ -181,19 +244,107 @@ func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error {
 	if len(errText) > 1000 {
 		errText = errText[:1000]
 	}
+	if l.journal != nil && d.Status == StatusSent {
+		// If the journal cannot take it, the write below still makes it
+		// durable, a moment later.
+		if f, err := l.journal.append(d); err == nil {
+			defer l.journal.written(f)
+			if durable != nil {
+				durable()
+				durable = nil
+			}
+		}
+	}
+	if durable != nil {
+		defer durable()
+	}
+	args := []any{d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt}
+	var err error
 	if l.db.Dialect == sqldb.SQLite {
-		l.writes.Lock()
-		defer l.writes.Unlock()
+		err = l.recordGrouped(ctx, args)
+	} else {
+		var stmt *sql.Stmt
+		if stmt, err = l.recordStatement(ctx); err == nil {
+			_, err = stmt.ExecContext(ctx, args...)
+		}
 	}
-	stmt, err := l.recordStatement(ctx)
-	if err != nil {
-		return fmt.Errorf("delivery log: record %s: %w", d.Status, err)
-	}
-	_, err = stmt.ExecContext(ctx, d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt)
 	if err != nil {
 		return fmt.Errorf("delivery log: record %s: %w", d.Status, err)
 	}
 	return nil
+}
+
+// recordGrouped writes one Record on SQLite, together with those that
+// arrive while another is being written: a commit writes every page it
+// touched to the WAL, so one transaction for several mails costs little
+// more than one for a single mail, and the writes of a busy mailer no
+// longer queue behind each other. The caller that finds no write going on
+// writes everything pending, then hands over to the oldest caller that
+// arrived meanwhile, so nobody writes for others for long.
+func (l *DeliveryLog) recordGrouped(ctx context.Context, args []any) error {
+	req := &recordReq{args: args, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	g := &l.group
+	g.mu.Lock()
+	g.pending = append(g.pending, req)
+	writer := !g.writing
+	g.writing = true
+	g.mu.Unlock()
+	if !writer {
+		// Whoever writes also writes this one, whatever ctx says.
+		select {
+		case err := <-req.done:
+			return err
+		case <-req.lead:
+		}
+	}
+	g.mu.Lock()
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	l.writeBatch(ctx, batch)
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		g.pending[0].lead <- struct{}{}
+	} else {
+		g.writing = false
+	}
+	g.mu.Unlock()
+	return <-req.done
+}
+
+// writeBatch writes the batch in one transaction and tells each request
+// its outcome; if the transaction fails, each is tried alone, so that one
+// bad entry does not cost the others theirs.
+func (l *DeliveryLog) writeBatch(ctx context.Context, batch []*recordReq) {
+	l.writes.Lock()
+	defer l.writes.Unlock()
+	stmt, err := l.recordStatement(ctx)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+	if len(batch) > 1 {
+		if err := l.db.InTx(ctx, func(tx *sql.Tx) error {
+			txStmt := tx.StmtContext(ctx, stmt)
+			for _, r := range batch {
+				if _, err := txStmt.ExecContext(ctx, r.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err == nil {
+			for _, r := range batch {
+				r.done <- nil
+			}
+			return
+		}
+	}
+	for _, r := range batch {
+		_, err := stmt.ExecContext(ctx, r.args...)
+		r.done <- err
+	}
 }
 
 // recordSQL adds one outcome to an event's entry; see Record.

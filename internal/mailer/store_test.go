@@ -2,8 +2,10 @@ package mailer
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,4 +140,44 @@ func TestOpenDeliveryLog(t *testing.T) {
 	if d, err := l2.Get(ctx, "e"); err != nil || d.Attempts != 2 {
 		t.Errorf("after a reopen: %+v, %v; want 2 attempts", d, err)
 	}
+}
+
+// Records written at once — on SQLite gathered into shared transactions —
+// all land, each with its own outcome, including several of one event.
+func TestDeliveryLogConcurrentRecords(t *testing.T) {
+	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		l := NewDeliveryLog(db)
+		const events, perEvent = 40, 3
+		var wg sync.WaitGroup
+		errs := make(chan error, events*perEvent)
+		for i := range events {
+			for j := range perEvent {
+				wg.Go(func() {
+					status := StatusRetrying
+					if j == perEvent-1 {
+						status = StatusSent
+					}
+					errs <- l.Record(ctx, Delivery{EventID: fmt.Sprintf("ev-%d", i), EventType: "verification_code", Status: status,
+						Attempts: 1, Topic: "t", Offset: int64(i), Updated: d0.Add(time.Duration(j) * time.Second)})
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range events {
+			got, err := l.Get(ctx, fmt.Sprintf("ev-%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != StatusSent || got.Attempts != perEvent {
+				t.Errorf("ev-%d: %s after %d attempts, want sent after %d", i, got.Status, got.Attempts, perEvent)
+			}
+		}
+	})
 }
