@@ -210,7 +210,7 @@ func renderFilmList(store *Store) renderFunc {
 		if err != nil {
 			return nil, err
 		}
-		return encode(newPageResponse(page))
+		return encodePage(page)
 	}
 }
 
@@ -225,7 +225,7 @@ func renderFilm(store *Store) renderFunc {
 		if err != nil {
 			return nil, err
 		}
-		return encode(newFilmResponse(f))
+		return encodeFilm(f)
 	}
 }
 

@@ -1,0 +1,192 @@
+package films
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The catalogue's read answers, encoded by hand: GET /v1/films and
+// GET /v1/films/{id} encode every film they read, and encoding/json's
+// reflection was a fifth of a page's cost (docs/benchmarks.md, "uncached read
+// path"). The bytes are exactly encoding/json's for filmResponse and
+// pageResponse, which stay the reference (TestEncodeFilmMatchesEncodingJSON
+// compares them for every film of the demo catalogue): same field order,
+// nulls, escaping (HTML-safe, U+2028/U+2029, invalid UTF-8 as U+FFFD), number
+// and time formats, and the trailing newline of httpapi.JSON.
+
+// errTimeRange is time.Time.MarshalJSON's refusal, kept so that a film
+// encoding/json could not encode is not encoded here either.
+var errTimeRange = errors.New("films: encode: a time's year is outside [0,9999]")
+
+// encodeFilm is encode(newFilmResponse(f)).
+func encodeFilm(f Film) ([]byte, error) {
+	b, err := appendFilm(make([]byte, 0, 512), f)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// encodePage is encode(newPageResponse(p)).
+func encodePage(p Page) ([]byte, error) {
+	b := make([]byte, 0, 64+400*len(p.Items))
+	b = append(b, `{"items":[`...)
+	for i, f := range p.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendFilm(b, f); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `],"next_cursor":`...)
+	if p.Next == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, p.Next.Encode())
+	}
+	return append(b, "}\n"...), nil
+}
+
+// appendFilm appends f as filmResponse encodes it.
+func appendFilm(b []byte, f Film) ([]byte, error) {
+	if !timeEncodable(f.CreatedAt) || !timeEncodable(f.UpdatedAt) {
+		return nil, errTimeRange
+	}
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, f.ID, 10)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, f.Title)
+	b = append(b, `,"year":`...)
+	b = strconv.AppendInt(b, int64(f.Year), 10)
+	b = append(b, `,"release_date":`...)
+	if f.ReleaseDate.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		// Digits and dashes only: nothing to escape.
+		b = append(b, '"')
+		b = f.ReleaseDate.AppendFormat(b, time.DateOnly)
+		b = append(b, '"')
+	}
+	b = append(b, `,"genre":`...)
+	b = appendNullableString(b, f.Genre)
+	b = append(b, `,"director":`...)
+	b = appendNullableString(b, f.Director)
+	b = append(b, `,"runtime_min":`...)
+	if f.RuntimeMin > 0 {
+		b = strconv.AppendInt(b, int64(f.RuntimeMin), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"mpaa_rating":`...)
+	b = appendNullableString(b, f.MPAARating)
+	b = append(b, `,"imdb_rating":`...)
+	if f.IMDBRating > 0 {
+		b = appendJSONFloat(b, f.IMDBRating)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"average_rating":`...)
+	if f.ReviewCount > 0 {
+		b = appendJSONFloat(b, math.Round(f.AverageRating*100)/100)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"review_count":`...)
+	b = strconv.AppendInt(b, int64(f.ReviewCount), 10)
+	b = append(b, `,"created_at":"`...)
+	b = f.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","updated_at":"`...)
+	b = f.UpdatedAt.AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), nil
+}
+
+// timeEncodable is time.Time.MarshalJSON's condition.
+func timeEncodable(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999
+}
+
+func appendNullableString(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, s)
+}
+
+// appendJSONFloat is encoding/json's float64 encoding (ES6 number to
+// string). The values here are finite ratings, never NaN or ±Inf.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9, as encoding/json does
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString is encoding/json's string encoding with HTML escaping
+// (its default): ", \ and control characters escaped, <, > and & as \u003c,
+// \u003e, \u0026, U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
