@@ -146,6 +146,11 @@ func TestEncodeFilmEdgeCases(t *testing.T) {
 		"average exact":    with(func(f *Film) { f.ReviewCount, f.RatingSum, f.AverageRating = 8, 60, 7.5 }),
 		"average .005":     with(func(f *Film) { f.ReviewCount, f.AverageRating = 200, 1.005 }),
 		"whole second":     with(func(f *Film) { f.CreatedAt = at.Truncate(time.Second) }),
+		"fractions": with(func(f *Film) {
+			f.CreatedAt, f.UpdatedAt = at.Truncate(time.Second).Add(1), at.Truncate(time.Second).Add(100*time.Millisecond)
+		}),
+		"zero offset zone": with(func(f *Film) { f.UpdatedAt = at.In(time.FixedZone("UTC", 0)) }),
+		"year 9999":        with(func(f *Film) { f.UpdatedAt = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC) }),
 		"not utc":          with(func(f *Film) { f.UpdatedAt = at.In(time.FixedZone("X", -5*3600-1800)) }),
 		"year 0":           with(func(f *Film) { f.CreatedAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC) }),
 		"old release":      with(func(f *Film) { f.ReleaseDate = time.Date(812, 3, 4, 0, 0, 0, 0, time.UTC) }),
