@@ -1,6 +1,7 @@
 package films
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -75,8 +76,10 @@ func (c *readCache) serve(render renderFunc) http.Handler {
 		)
 		if c.ttl <= 0 {
 			// No cache: every request queries (what the "uncached" figures
-			// of docs/benchmarks.md measure).
+			// of docs/benchmarks.md measure), and nobody keeps the body
+			// after it is written.
 			a, err = c.answer(r.Context(), r, render)
+			defer func() { recycleBody(a.body) }()
 		} else {
 			a, err = c.lookup(r, render)
 		}
@@ -129,6 +132,11 @@ func (c *readCache) lookup(r *http.Request, render renderFunc) (cachedAnswer, er
 		if err != nil {
 			return nil, err
 		}
+		// Kept: a copy of its own size (render's buffer may be a recycled
+		// one, larger, and goes back).
+		body := a.body
+		a.body = bytes.Clone(body)
+		recycleBody(body)
 		a.gen, a.expires = gen, c.now().Add(c.ttl)
 		c.put(key, a)
 		return a, nil

@@ -4,7 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +21,8 @@ import (
 
 // The hand-written encoder must give encoding/json's bytes (and so the same
 // ETags) for every film of the demo catalogue, on both engines, one by one
-// and as pages, with review aggregates of every shape.
+// and as pages, with review aggregates of every shape: as the API answers
+// them, with the read cache off and on.
 func TestEncodeFilmMatchesEncodingJSON(t *testing.T) {
 	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
@@ -28,49 +36,102 @@ func TestEncodeFilmMatchesEncodingJSON(t *testing.T) {
 			rating_sum = CASE WHEN id % 7 = 0 THEN 0 ELSE id % 7 + (id * 13) % (9 * (id % 7) + 1) END`); err != nil {
 			t.Fatal(err)
 		}
-		films, pages := 0, 0
-		q := FilmQuery{Limit: 100, Sort: SortByID}
+		auth := newAuthServer(t)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		handlers := map[string]http.Handler{
+			"cache off": newHandler(log, store, auth.verifier(), -1),
+			"cache on":  newHandler(log, store, auth.verifier(), time.Hour),
+		}
+		check := func(path string, want []byte) {
+			t.Helper()
+			for name, h := range handlers {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+				if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), want) {
+					t.Fatalf("%s: GET %s: %d\n got %s\nwant %s", name, path, w.Code, w.Body, want)
+				}
+				if etag := w.Header().Get("ETag"); etag != etagOf(want) {
+					t.Fatalf("%s: GET %s: ETag %s, want %s", name, path, etag, etagOf(want))
+				}
+			}
+		}
+		films, cursor := 0, ""
 		for {
+			q := FilmQuery{Limit: 100, Sort: SortByID}
+			path := "/v1/films?limit=100"
+			if cursor != "" {
+				var err error
+				if q.After, err = ParseCursor(cursor, SortByID, ""); err != nil {
+					t.Fatal(err)
+				}
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
 			page, err := store.Films(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pages++
 			want, err := encode(newPageResponse(page))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := encodePage(page); err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("page %d: encodePage\n got %s (%v)\nwant %s", pages, got, err, want)
-			}
+			check(path, want)
 			for _, f := range page.Items {
 				films++
-				one, err := store.Film(ctx, f.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !filmsEqual(one, f) {
-					t.Fatalf("film %d: Film and Films disagree:\n%+v\n%+v", f.ID, one, f)
-				}
-			}
-			for _, f := range page.Items {
 				want, err := encode(newFilmResponse(f))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, err := encodeFilm(f); err != nil || !bytes.Equal(got, want) {
-					t.Fatalf("film %d: encodeFilm\n got %s (%v)\nwant %s", f.ID, got, err, want)
-				}
+				check("/v1/films/"+strconv.FormatInt(f.ID, 10), want)
 			}
 			if page.Next == nil {
 				break
 			}
-			q.After = *page.Next
+			cursor = page.Next.Encode()
 		}
 		if films != demoKept {
 			t.Errorf("compared %d films, want the demo catalogue's %d", films, demoKept)
 		}
 	})
+}
+
+// Without the cache, answer buffers are reused once written: concurrent
+// requests must still each get their own bytes.
+func TestUncachedAnswersUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	store := NewStore(sqldbtest.SQLite(t, Migrations), nil)
+	if _, _, err := SeedDemo(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), store, newAuthServer(t).verifier(), -1)
+	get := func(path string) []byte {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, w.Code, w.Body)
+		}
+		return w.Body.Bytes()
+	}
+	paths := []string{"/v1/films?limit=100", "/v1/films?limit=3&sort=title", "/v1/films?limit=50&sort=-year"}
+	for id := 1; id <= 40; id++ {
+		paths = append(paths, "/v1/films/"+strconv.Itoa(id*79))
+	}
+	want := map[string][]byte{}
+	for _, p := range paths {
+		want[p] = bytes.Clone(get(p))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				p := paths[(g*31+i*7)%len(paths)]
+				if got := get(p); !bytes.Equal(got, want[p]) {
+					t.Errorf("GET %s:\n got %s\nwant %s", p, got, want[p])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestEncodeFilmEdgeCases(t *testing.T) {

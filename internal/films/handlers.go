@@ -206,11 +206,13 @@ func renderFilmList(store *Store) renderFunc {
 		if err != nil {
 			return nil, err
 		}
-		page, err := store.Films(ctx, q)
+		e := newPageEncoder()
+		next, err := store.EachFilm(ctx, q, e.add)
 		if err != nil {
+			recycleBody(e.b)
 			return nil, err
 		}
-		return encodePage(page)
+		return e.end(next), nil
 	}
 }
 

@@ -170,9 +170,27 @@ var sortColumns = map[string]string{
 }
 
 // Films returns one page of the catalogue: the films matching q's filters in
-// q's order, after q's cursor. The cursor's key and id are compared as a row,
-// (key, id) > (k, i), which both engines answer from the (key, id) index.
+// q's order, after q's cursor.
 func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
+	p := Page{Items: make([]Film, 0, min(q.Limit, MaxLimit))}
+	next, err := s.EachFilm(ctx, q, func(f Film) error {
+		p.Items = append(p.Items, f)
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	p.Next = next
+	return p, nil
+}
+
+// EachFilm is Films for a caller that takes the films one at a time, as
+// they are read (the list answer encodes each at once instead of keeping the
+// page): each gets the page's films in order, and EachFilm returns the next
+// page's cursor, nil on the last page. An error from each ends the read and
+// is returned. The cursor's key and id are compared as a row, (key, id) >
+// (k, i), which both engines answer from the (key, id) index.
+func (s *Store) EachFilm(ctx context.Context, q FilmQuery, each func(Film) error) (*Cursor, error) {
 	var (
 		where []string
 		args  []any
@@ -236,15 +254,11 @@ func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
 		// A range of one index, at most a page long.
 		ctx = s.boundedRead(ctx)
 	}
-	p, err := s.page(ctx, q.Limit, query, args...)
-	if err != nil {
-		return Page{}, err
+	last, more, err := s.eachRow(ctx, q.Limit, query, args, each)
+	if err != nil || !more {
+		return nil, err
 	}
-	if p.Next != nil {
-		last := p.Items[len(p.Items)-1]
-		p.Next = &Cursor{Sort: sort, Key: sortKeyOf(sort, last), ID: last.ID, Scope: q.Scope()}
-	}
-	return p, nil
+	return &Cursor{Sort: sort, Key: sortKeyOf(sort, last), ID: last.ID, Scope: q.Scope()}, nil
 }
 
 // postgresPage is an unfiltered page's query on PostgreSQL, up to its LIMIT
@@ -293,14 +307,19 @@ func (s *Store) searchClause(column string, words []string, arg func(any) string
 
 // Favorites returns a page of userID's favourite films in film id order.
 func (s *Store) Favorites(ctx context.Context, userID string, req PageRequest) (Page, error) {
-	p, err := s.page(ctx, req.Limit, s.selectFilm+`
+	p := Page{Items: make([]Film, 0, min(req.Limit, MaxLimit))}
+	last, more, err := s.eachRow(ctx, req.Limit, s.selectFilm+`
 		JOIN favorites fav ON fav.film_id = f.id
-		WHERE fav.user_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3`, userID, req.After.ID, req.Limit+1)
+		WHERE fav.user_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3`, []any{userID, req.After.ID, req.Limit + 1},
+		func(f Film) error {
+			p.Items = append(p.Items, f)
+			return nil
+		})
 	if err != nil {
 		return Page{}, err
 	}
-	if p.Next != nil {
-		p.Next = &Cursor{Sort: SortByID, ID: p.Items[len(p.Items)-1].ID, Scope: favoritesScope(userID)}
+	if more {
+		p.Next = &Cursor{Sort: SortByID, ID: last.ID, Scope: favoritesScope(userID)}
 	}
 	return p, nil
 }
@@ -308,39 +327,41 @@ func (s *Store) Favorites(ctx context.Context, userID string, req PageRequest) (
 // favoritesScope binds a favourites cursor to its user.
 func favoritesScope(userID string) string { return scopeOf("favorites", userID) }
 
-// page runs a keyset query that asked for one row more than limit: that
-// extra row only tells whether a next page exists. Next, when set, is a
-// placeholder the caller fills in.
-func (s *Store) page(ctx context.Context, limit int, query string, args ...any) (Page, error) {
+// eachRow runs a keyset query that asked for one row more than limit,
+// passing the first limit films to each; the extra row only tells whether a
+// next page exists (more), and is not read. last is the last film passed.
+func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
 	if limit < 1 {
-		return Page{}, errors.New("films: list: a page needs a limit of at least 1")
+		return Film{}, false, errors.New("films: list: a page needs a limit of at least 1")
 	}
 	st, err := s.prepared(ctx, query)
 	if err != nil {
-		return Page{}, fmt.Errorf("films: list: %w", err)
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return Page{}, fmt.Errorf("films: list: %w", err)
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
 	defer rows.Close()
-	p := Page{Items: make([]Film, 0, min(limit+1, MaxLimit+1))}
 	row := newFilmRow()
-	for rows.Next() {
+	for n := 0; rows.Next(); n++ {
+		if n == limit {
+			more = true
+			break
+		}
 		f, err := row.scan(rows)
 		if err != nil {
-			return Page{}, fmt.Errorf("films: list: %w", err)
+			return Film{}, false, fmt.Errorf("films: list: %w", err)
 		}
-		p.Items = append(p.Items, f)
+		if err := each(f); err != nil {
+			return Film{}, false, err
+		}
+		last = f
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("films: list: %w", err)
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
-	if len(p.Items) > limit {
-		p.Items = p.Items[:limit]
-		p.Next = &Cursor{}
-	}
-	return p, nil
+	return last, more, nil
 }
 
 // Genres returns every genre with its number of films, by name.
