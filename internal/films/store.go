@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ type Store struct {
 	stmts      sync.Map // query text → *sql.Stmt; see prepared
 	selectFilm string   // the read path's SELECT … FROM of a film, for the engine
 	filmByID   string   // selectFilm … WHERE f.id = $1
+	films      *filmLoader
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
@@ -47,7 +49,9 @@ func NewStore(db *sqldb.DB, now func() time.Time) *Store {
 	if db.Dialect == sqldb.SQLite {
 		selectFilm = `SELECT ` + sqliteReadColumns + filmFrom
 	}
-	return &Store{db: db, now: now, selectFilm: selectFilm, filmByID: selectFilm + ` WHERE f.id = $1`}
+	s := &Store{db: db, now: now, selectFilm: selectFilm, filmByID: selectFilm + ` WHERE f.id = $1`}
+	s.films = newFilmLoader(s, 2*runtime.GOMAXPROCS(0))
+	return s
 }
 
 // OpenStore connects to url ("sqlite:PATH" or "postgres://…") and applies
@@ -148,18 +152,7 @@ func errFilmNotFound(id int64) error {
 
 // Film returns the film with id, or a NotFound error.
 func (s *Store) Film(ctx context.Context, id int64) (Film, error) {
-	st, err := s.prepared(ctx, s.filmByID)
-	if err != nil {
-		return Film{}, fmt.Errorf("films: get film %d: %w", id, err)
-	}
-	f, err := scanFilm(st.QueryRowContext(s.boundedRead(ctx), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Film{}, errFilmNotFound(id)
-	}
-	if err != nil {
-		return Film{}, fmt.Errorf("films: get film %d: %w", id, err)
-	}
-	return f, nil
+	return s.films.load(ctx, id)
 }
 
 // sortColumns maps an order to the column holding its key; the id order has
