@@ -33,10 +33,10 @@ type Store struct {
 	now func() time.Time
 	gen atomic.Uint64 // see Generation
 
-	stmts      sync.Map // query text → *sql.Stmt; see prepared
-	selectFilm string   // the read path's SELECT … FROM of a film, for the engine
-	filmByID   string   // selectFilm … WHERE f.id = $1
-	films      *filmLoader
+	stmts      sync.Map    // query text → *sql.Stmt; see prepared
+	selectFilm string      // the read path's SELECT … FROM of a film, for the engine
+	filmByID   string      // selectFilm … WHERE f.id = $1
+	films      *filmLoader // Film reads, batched when concurrent (batch.go)
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
