@@ -1,6 +1,7 @@
 package films
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -69,42 +70,22 @@ func newReadCache(log *slog.Logger, ttl time.Duration, gen func() uint64, now fu
 // can, and 304 Not Modified when If-None-Match names the body's ETag.
 func (c *readCache) serve(render renderFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The key is the request as the client wrote it, query sorted: two
-		// spellings of one query are two entries, which is harmless.
-		key := r.URL.Path + "?" + r.URL.Query().Encode()
-		a, ok := c.get(key)
-		if !ok && c.ttl <= 0 {
+		var (
+			a   cachedAnswer
+			err error
+		)
+		if c.ttl <= 0 {
 			// No cache: every request queries (what the "uncached" figures
-			// of docs/benchmarks.md measure).
-			body, err := render(r.Context(), r)
-			if err != nil {
-				c.fail(w, r, err)
-				return
-			}
-			a, ok = cachedAnswer{body: body, etag: etagOf(body)}, true
+			// of docs/benchmarks.md measure), and nobody keeps the body
+			// after it is written.
+			a, err = c.answer(r.Context(), r, render)
+			defer func() { recycleBody(a.body) }()
+		} else {
+			a, err = c.lookup(r, render)
 		}
-		if !ok {
-			// The generation is part of the flight's key: a request that
-			// arrives after a write never joins a query that began before it.
-			flight := key + "\x00" + strconv.FormatUint(c.gen(), 10)
-			v, err, _ := c.flights.Do(flight, func() (any, error) {
-				gen := c.gen() // before the query: a write after it makes the entry stale
-				// Shared by every waiter: not cancelled with the first caller.
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-				defer cancel()
-				body, err := render(ctx, r)
-				if err != nil {
-					return nil, err
-				}
-				a := cachedAnswer{body: body, etag: etagOf(body), gen: gen, expires: c.now().Add(c.ttl)}
-				c.put(key, a)
-				return a, nil
-			})
-			if err != nil {
-				c.fail(w, r, err)
-				return
-			}
-			a = v.(cachedAnswer)
+		if err != nil {
+			c.fail(w, r, err)
+			return
 		}
 		h := w.Header()
 		h.Set("ETag", a.etag)
@@ -120,6 +101,50 @@ func (c *readCache) serve(render renderFunc) http.Handler {
 			_, _ = w.Write(a.body)
 		}
 	})
+}
+
+// answer computes an answer without the cache.
+func (c *readCache) answer(ctx context.Context, r *http.Request, render renderFunc) (cachedAnswer, error) {
+	body, err := render(ctx, r)
+	if err != nil {
+		return cachedAnswer{}, err
+	}
+	return cachedAnswer{body: body, etag: etagOf(body)}, nil
+}
+
+// lookup returns the cached answer to r, computing and keeping it on a miss.
+func (c *readCache) lookup(r *http.Request, render renderFunc) (cachedAnswer, error) {
+	// The key is the request as the client wrote it, query sorted: two
+	// spellings of one query are two entries, which is harmless.
+	key := r.URL.Path + "?" + r.URL.Query().Encode()
+	if a, ok := c.get(key); ok {
+		return a, nil
+	}
+	// The generation is part of the flight's key: a request that arrives
+	// after a write never joins a query that began before it.
+	flight := key + "\x00" + strconv.FormatUint(c.gen(), 10)
+	v, err, _ := c.flights.Do(flight, func() (any, error) {
+		gen := c.gen() // before the query: a write after it makes the entry stale
+		// Shared by every waiter: not cancelled with the first caller.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		a, err := c.answer(ctx, r, render)
+		if err != nil {
+			return nil, err
+		}
+		// Kept: a copy of its own size (render's buffer may be a recycled
+		// one, larger, and goes back).
+		body := a.body
+		a.body = bytes.Clone(body)
+		recycleBody(body)
+		a.gen, a.expires = gen, c.now().Add(c.ttl)
+		c.put(key, a)
+		return a, nil
+	})
+	if err != nil {
+		return cachedAnswer{}, err
+	}
+	return v.(cachedAnswer), nil
 }
 
 // statusClientClosedRequest is nginx's code for a request whose client

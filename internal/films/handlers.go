@@ -206,11 +206,13 @@ func renderFilmList(store *Store) renderFunc {
 		if err != nil {
 			return nil, err
 		}
-		page, err := store.Films(ctx, q)
+		e := newPageEncoder()
+		next, err := store.EachFilm(ctx, q, e.add)
 		if err != nil {
+			recycleBody(e.b)
 			return nil, err
 		}
-		return encode(newPageResponse(page))
+		return e.end(next), nil
 	}
 }
 
@@ -225,7 +227,7 @@ func renderFilm(store *Store) renderFunc {
 		if err != nil {
 			return nil, err
 		}
-		return encode(newFilmResponse(f))
+		return encodeFilm(f)
 	}
 }
 

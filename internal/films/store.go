@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +32,11 @@ type Store struct {
 	db  *sqldb.DB
 	now func() time.Time
 	gen atomic.Uint64 // see Generation
+
+	stmts      sync.Map    // query text → *sql.Stmt; see prepared
+	selectFilm string      // the read path's SELECT … FROM of a film, for the engine
+	filmByID   string      // selectFilm … WHERE f.id = $1
+	films      *filmLoader // Film reads, batched when concurrent (batch.go)
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
@@ -38,7 +45,13 @@ func NewStore(db *sqldb.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	selectFilm := `SELECT ` + filmColumns + filmFrom
+	if db.Dialect == sqldb.SQLite {
+		selectFilm = `SELECT ` + sqliteReadColumns + filmFrom
+	}
+	s := &Store{db: db, now: now, selectFilm: selectFilm, filmByID: selectFilm + ` WHERE f.id = $1`}
+	s.films = newFilmLoader(s, 2*runtime.GOMAXPROCS(0))
+	return s
 }
 
 // OpenStore connects to url ("sqlite:PATH" or "postgres://…") and applies
@@ -60,8 +73,35 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the prepared statements and the database.
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		_ = st.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// prepared returns query as a statement prepared once for the store, which
+// database/sql then prepares once on each connection: the read path's
+// queries skip SQLite's parser and planner (most of a point lookup's cost)
+// and PostgreSQL's parse. The keys are query texts built from fixed
+// fragments — the parameters' values are always arguments — so there are a
+// few hundred at most.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
+}
 
 // Ping checks that the database answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -83,35 +123,27 @@ func (s *Store) changed() { s.gen.Add(1) }
 const filmColumns = `f.id, f.title, f.year, f.release_date, g.name, f.director, f.runtime_min,
 	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, f.created_at, f.updated_at`
 
+// sqliteReadColumns are filmColumns with the dates read as the text SQLite
+// holds: the driver would parse each with time.Parse, trying up to eight
+// layouts (a release date matches the last), which was a tenth of a page's
+// cost; storedTime reads the two layouts this store writes by hand.
+const sqliteReadColumns = `f.id, f.title, f.year, CAST(f.release_date AS TEXT), g.name, f.director, f.runtime_min,
+	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, CAST(f.created_at AS TEXT), CAST(f.updated_at AS TEXT)`
+
 const filmFrom = ` FROM films f LEFT JOIN genres g ON g.id = f.genre_id`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanFilm(row scanner) (Film, error) {
-	var (
-		f                     Film
-		release               sql.NullTime
-		genre, director, mpaa sql.NullString
-		runtime               sql.NullInt64
-		imdb                  sql.NullFloat64
-		createdAt, updatedAt  time.Time
-	)
-	err := row.Scan(&f.ID, &f.Title, &f.Year, &release, &genre, &director, &runtime,
-		&mpaa, &imdb, &f.ReviewCount, &f.RatingSum, &createdAt, &updatedAt)
-	if err != nil {
-		return Film{}, err
+// boundedRead is the context for a read that visits at most a page of one
+// index. On SQLite such a read takes microseconds in this process, and
+// following the request's context costs more than that: database/sql and the
+// driver each start a goroutine per query when the context can end (a tenth
+// of an uncached film, profiled). So it runs to its end even if the client
+// leaves. PostgreSQL's reads keep the request's context: they cross a
+// network, which can stall.
+func (s *Store) boundedRead(ctx context.Context) context.Context {
+	if s.db.Dialect == sqldb.SQLite {
+		return context.WithoutCancel(ctx)
 	}
-	if release.Valid {
-		f.ReleaseDate = release.Time.UTC()
-	}
-	f.Genre, f.Director, f.MPAARating = genre.String, director.String, mpaa.String
-	f.RuntimeMin = int(runtime.Int64)
-	f.IMDBRating = imdb.Float64
-	if f.ReviewCount > 0 {
-		f.AverageRating = float64(f.RatingSum) / float64(f.ReviewCount)
-	}
-	f.CreatedAt, f.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
-	return f, nil
+	return ctx
 }
 
 func errFilmNotFound(id int64) error {
@@ -120,18 +152,7 @@ func errFilmNotFound(id int64) error {
 
 // Film returns the film with id, or a NotFound error.
 func (s *Store) Film(ctx context.Context, id int64) (Film, error) {
-	var f Film
-	err := s.db.RetryRead(ctx, func() (err error) {
-		f, err = scanFilm(s.db.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`, id))
-		return err
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return Film{}, errFilmNotFound(id)
-	}
-	if err != nil {
-		return Film{}, fmt.Errorf("films: get film %d: %w", id, err)
-	}
-	return f, nil
+	return s.films.load(ctx, id)
 }
 
 // sortColumns maps an order to the column holding its key; the id order has
@@ -142,9 +163,27 @@ var sortColumns = map[string]string{
 }
 
 // Films returns one page of the catalogue: the films matching q's filters in
-// q's order, after q's cursor. The cursor's key and id are compared as a row,
-// (key, id) > (k, i), which both engines answer from the (key, id) index.
+// q's order, after q's cursor.
 func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
+	p := Page{Items: make([]Film, 0, min(q.Limit, MaxLimit))}
+	next, err := s.EachFilm(ctx, q, func(f Film) error {
+		p.Items = append(p.Items, f)
+		return nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	p.Next = next
+	return p, nil
+}
+
+// EachFilm is Films for a caller that takes the films one at a time, as
+// they are read (the list answer encodes each at once instead of keeping the
+// page): each gets the page's films in order, and EachFilm returns the next
+// page's cursor, nil on the last page. An error from each ends the read and
+// is returned. The cursor's key and id are compared as a row, (key, id) >
+// (k, i), which both engines answer from the (key, id) index.
+func (s *Store) EachFilm(ctx context.Context, q FilmQuery, each func(Film) error) (*Cursor, error) {
 	var (
 		where []string
 		args  []any
@@ -168,6 +207,7 @@ func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
 	if q.YearTo != 0 {
 		where = append(where, `f.year <= `+arg(q.YearTo))
 	}
+	unfiltered := len(where) == 0
 	sort := q.Sort
 	if sort == "" {
 		sort = SortByID
@@ -192,21 +232,54 @@ func (s *Store) Films(ctx context.Context, q FilmQuery) (Page, error) {
 	if column != "" {
 		order = column + ` ` + dir + `, f.id ` + dir
 	}
-	query := `SELECT ` + filmColumns + filmFrom
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
+	var query string
+	switch {
+	case unfiltered && s.db.Dialect == sqldb.Postgres:
+		query = postgresPage(where, order, column, dir) + arg(q.Limit+1)
+	default:
+		query = s.selectFilm
+		if len(where) > 0 {
+			query += ` WHERE ` + strings.Join(where, ` AND `)
+		}
+		query += ` ORDER BY ` + order + ` LIMIT ` + arg(q.Limit+1)
 	}
-	query += ` ORDER BY ` + order + ` LIMIT ` + arg(q.Limit+1)
-	p, err := s.page(ctx, q.Limit, query, args...)
-	if err != nil {
-		return Page{}, err
+	if unfiltered {
+		// A range of one index, at most a page long.
+		ctx = s.boundedRead(ctx)
 	}
-	if p.Next != nil {
-		last := p.Items[len(p.Items)-1]
-		p.Next = &Cursor{Sort: sort, Key: sortKeyOf(sort, last), ID: last.ID, Scope: q.Scope()}
+	last, more, err := s.eachRow(ctx, q.Limit, query, args, each)
+	if err != nil || !more {
+		return nil, err
 	}
-	return p, nil
+	return &Cursor{Sort: sort, Key: sortKeyOf(sort, last), ID: last.ID, Scope: q.Scope()}, nil
 }
+
+// postgresPage is an unfiltered page's query on PostgreSQL, up to its LIMIT
+// parameter, which the caller appends. "ORDER BY … LIMIT $n" alone made
+// PostgreSQL plan every execution anew: not knowing $n, the generic plan
+// expects to read a tenth of the table, so it never looks cheaper than a
+// custom plan, and planning the join cost the backend more than running it
+// (three quarters of its CPU per page, measured). Capped inside at a
+// constant MaxLimit+1, the page's cost is known without $n: the prepared
+// statement settles on the generic plan after five executions. The outer
+// ORDER BY follows the inner one's index order: no sort is added.
+func postgresPage(where []string, order, column, dir string) string {
+	inner, outer := `SELECT `+filmColumns, `f.id `+dir
+	if column != "" {
+		inner += `, ` + column + ` AS sort_key`
+		outer = `f.sort_key ` + dir + `, f.id ` + dir
+	}
+	inner += filmFrom
+	if len(where) > 0 {
+		inner += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	inner += ` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(MaxLimit+1)
+	return `SELECT ` + pageColumns + ` FROM (` + inner + `) f ORDER BY ` + outer + ` LIMIT `
+}
+
+// pageColumns are filmColumns as postgresPage's subquery names them.
+const pageColumns = `f.id, f.title, f.year, f.release_date, f.name, f.director, f.runtime_min,
+	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, f.created_at, f.updated_at`
 
 // searchClause matches films whose column (title_search or director_search)
 // has, for every word, a word beginning with it. The words are letters and
@@ -227,14 +300,19 @@ func (s *Store) searchClause(column string, words []string, arg func(any) string
 
 // Favorites returns a page of userID's favourite films in film id order.
 func (s *Store) Favorites(ctx context.Context, userID string, req PageRequest) (Page, error) {
-	p, err := s.page(ctx, req.Limit, `SELECT `+filmColumns+filmFrom+`
+	p := Page{Items: make([]Film, 0, min(req.Limit, MaxLimit))}
+	last, more, err := s.eachRow(ctx, req.Limit, s.selectFilm+`
 		JOIN favorites fav ON fav.film_id = f.id
-		WHERE fav.user_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3`, userID, req.After.ID, req.Limit+1)
+		WHERE fav.user_id = $1 AND f.id > $2 ORDER BY f.id LIMIT $3`, []any{userID, req.After.ID, req.Limit + 1},
+		func(f Film) error {
+			p.Items = append(p.Items, f)
+			return nil
+		})
 	if err != nil {
 		return Page{}, err
 	}
-	if p.Next != nil {
-		p.Next = &Cursor{Sort: SortByID, ID: p.Items[len(p.Items)-1].ID, Scope: favoritesScope(userID)}
+	if more {
+		p.Next = &Cursor{Sort: SortByID, ID: last.ID, Scope: favoritesScope(userID)}
 	}
 	return p, nil
 }
@@ -242,44 +320,47 @@ func (s *Store) Favorites(ctx context.Context, userID string, req PageRequest) (
 // favoritesScope binds a favourites cursor to its user.
 func favoritesScope(userID string) string { return scopeOf("favorites", userID) }
 
-// page runs a keyset query that asked for one row more than limit: that
-// extra row only tells whether a next page exists. Next, when set, is a
-// placeholder the caller fills in. A read, it is tried again on another
-// connection when its own was lost (sqldb.DB.RetryRead).
-func (s *Store) page(ctx context.Context, limit int, query string, args ...any) (Page, error) {
+// eachRow runs a keyset query that asked for one row more than limit,
+// passing the first limit films to each; the extra row only tells whether a
+// next page exists (more), and is not read. last is the last film passed.
+func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
 	if limit < 1 {
-		return Page{}, errors.New("films: list: a page needs a limit of at least 1")
+		return Film{}, false, errors.New("films: list: a page needs a limit of at least 1")
 	}
-	var p Page
-	err := s.db.RetryRead(ctx, func() (err error) {
-		p, err = s.readPage(ctx, limit, query, args...)
+	// Only the query is tried again on a lost connection (sqldb.DB.RetryRead):
+	// once rows flow, each has written them out.
+	var rows *sql.Rows
+	err = s.db.RetryRead(ctx, func() error {
+		st, err := s.prepared(ctx, query)
+		if err != nil {
+			return err
+		}
+		rows, err = st.QueryContext(ctx, args...)
 		return err
 	})
-	return p, err
-}
-
-func (s *Store) readPage(ctx context.Context, limit int, query string, args ...any) (Page, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return Page{}, fmt.Errorf("films: list: %w", err)
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
 	defer rows.Close()
-	p := Page{Items: make([]Film, 0, min(limit+1, MaxLimit+1))}
-	for rows.Next() {
-		f, err := scanFilm(rows)
-		if err != nil {
-			return Page{}, fmt.Errorf("films: list: %w", err)
+	row := newFilmRow()
+	for n := 0; rows.Next(); n++ {
+		if n == limit {
+			more = true
+			break
 		}
-		p.Items = append(p.Items, f)
+		f, err := row.scan(rows)
+		if err != nil {
+			return Film{}, false, fmt.Errorf("films: list: %w", err)
+		}
+		if err := each(f); err != nil {
+			return Film{}, false, err
+		}
+		last = f
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("films: list: %w", err)
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
-	if len(p.Items) > limit {
-		p.Items = p.Items[:limit]
-		p.Next = &Cursor{}
-	}
-	return p, nil
+	return last, more, nil
 }
 
 // Genres returns every genre with its number of films, by name.

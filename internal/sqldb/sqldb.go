@@ -35,6 +35,11 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
+// sqliteConns bounds a SQLite database's connections: WAL lets them all
+// read at once beside the one writer; more than a few per core only adds
+// page caches and lock traffic (docs/benchmarks.md, "uncached read path").
+const sqliteConns = 8
+
 // DB is a database handle that knows its engine.
 type DB struct {
 	*sql.DB
@@ -81,6 +86,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		}
 		if path == ":memory:" {
 			sdb.SetMaxOpenConns(1) // each connection would get its own empty database
+		} else {
+			// Keep every connection open: database/sql keeps only 2 idle by
+			// default, and each new SQLite connection re-reads the schema and
+			// re-applies the pragmas, so concurrent reads would pay that on
+			// most queries (and lose each connection's prepared statements).
+			sdb.SetMaxOpenConns(sqliteConns)
+			sdb.SetMaxIdleConns(sqliteConns)
 		}
 		db = &DB{DB: sdb, Dialect: SQLite}
 	}
