@@ -26,7 +26,8 @@ func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handl
 	mux.Handle("POST /v1/auth/password/reset", handleReset(log, svc))
 	mux.Handle("GET /v1/auth/me", handleMe(log, svc))
 	mux.Handle("GET /.well-known/jwks.json", handleJWKS(svc))
-	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(svc.cfg.Issuer, svc.signer.Algorithms()))
+	mux.Handle("GET /.well-known/oauth-authorization-server", handleServerMetadata(svc.cfg.Issuer))
+	mux.Handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(log))
 	mux.Handle("GET /openapi.json", apidocs.Auth.ServeJSON())
 	mux.Handle("GET /docs", apidocs.Auth.ServePage())
 	// Ready means the database answers. Kafka is deliberately not a

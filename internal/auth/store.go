@@ -207,6 +207,20 @@ func (q queries) Activate(ctx context.Context, id string, now time.Time) error {
 	return translate(err, "user")
 }
 
+// ActivateWithHash marks a user verified if its password hash is still
+// hash (a compare-and-swap: a concurrent registration that replaced the
+// password makes it change nothing) and reports whether it matched. An
+// active user with that hash stays active, its verified_at kept.
+func (q queries) ActivateWithHash(ctx context.Context, id, hash string, now time.Time) (bool, error) {
+	res, err := q.q.ExecContext(ctx, `UPDATE users SET status = 'active', verified_at = COALESCE(verified_at, $1), updated_at = $1
+		WHERE id = $2 AND password_hash = $3`, dbTime(now), id, hash)
+	if err != nil {
+		return false, translate(err, "user")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, translate(err, "user")
+}
+
 // SetPasswordHash replaces a user's password hash (a re-hash with stronger
 // parameters, for now).
 func (q queries) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
