@@ -14,7 +14,7 @@ const (
 	evRegistered     = "registered" // detail outcome: created, updated, ignored_verified, ignored_mail_limit
 	evVerified       = "verified"   // the email address was proved
 	evResent         = "verification_resent"
-	evCodeRejected   = "code_rejected" // detail purpose, reason: unknown_email, no_code, wrong_code, password_mismatch
+	evCodeRejected   = "code_rejected"   // detail purpose, reason: unknown_email, no_code, wrong_code, password_mismatch
 	evLoginOK        = "login_succeeded" // detail family
 	evLoginFailed    = "login_failed"    // detail reason: unknown_email, wrong_password, not_verified
 	evThrottled      = "throttled"       // detail action, scope, rule; once per run of refusals

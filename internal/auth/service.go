@@ -24,14 +24,15 @@ var (
 	errInvalidCredentials = apperr.New(apperr.Unauthenticated, "invalid_credentials", "the email or password is wrong")
 	errNotVerified        = apperr.New(apperr.Forbidden, "email_not_verified", "confirm your email address with the code sent to it first")
 	errInvalidCode        = apperr.New(apperr.Invalid, "invalid_code", "the code is wrong, already used, or replaced by a newer one")
-	// errRegisterAgain answers the right code with a password that is not
-	// the one of the registration the code was mailed for: someone else may
-	// have registered this address since (docs/security.md, pre-hijacking).
-	// Only the holder of the code ever sees it.
-	errRegisterAgain = apperr.New(apperr.Invalid, "register_again",
-		"the password is not the one this code's registration was made with; enter that password, or register again with POST /v1/auth/register to get a new code")
 	errInvalidToken       = apperr.New(apperr.Unauthenticated, "invalid_token", "the access token is missing, invalid or expired")
 )
+
+// errRegisterAgain answers the right verification code with a password that
+// is not the one of the registration the code was mailed for: someone else
+// may have registered the address since (docs/security.md, "Pre-hijacking").
+// Only the holder of the code ever sees it.
+var errRegisterAgain = apperr.New(apperr.Invalid, "register_again",
+	"the password is not the one this code's registration was made with; enter that password, or register again with POST /v1/auth/register to get a new code")
 
 // codeErrors are the answers to a right code that can no longer be used;
 // each says where a new code comes from.
