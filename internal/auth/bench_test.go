@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +19,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"kinoteka/internal/sqldb"
+	"kinoteka/internal/sqldb/sqldbtest"
 )
 
 // BenchmarkAuth compares, in one run, the raw argon2id hash with auth's
@@ -222,4 +226,89 @@ func procStatusKiB(b *testing.B, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
+}
+
+// BenchmarkCodeCheckTiming measures whether a wrong code tells an unknown
+// address from a known one by its timing (issue 11, finding 6): verify and
+// reset, through auth's HTTP handler, for an unknown address, for an
+// account without a live code, and for one with a live code (whose tries
+// are reset between requests, untimed, so each wrong try really is
+// counted). The cases take turns, request by request, so they share the
+// machine's noise; the medians are reported, and each known case's gap to
+// the unknown one. On SQLite always, on PostgreSQL too when
+// KINOTEKA_TEST_POSTGRES_URL is set. docs/benchmarks.md has the command
+// and the figures.
+func BenchmarkCodeCheckTiming(b *testing.B) {
+	engines := []struct {
+		name string
+		open func(testing.TB) *sqldb.DB
+	}{{"sqlite", sqliteDB}}
+	if os.Getenv(sqldbtest.EnvPostgres) != "" {
+		engines = append(engines, struct {
+			name string
+			open func(testing.TB) *sqldb.DB
+		}{"postgres", func(t testing.TB) *sqldb.DB { return migrated(t, sqldbtest.Postgres(t, nil)) }})
+	}
+	for _, engine := range engines {
+		b.Run(engine.name, func(b *testing.B) {
+			db := engine.open(b)
+			f := newFixture(b, db)
+			f.register(b, "pending@example.com") // a live verification code
+			f.registerVerified(b, "verified@example.com")
+			f.register(b, "reset@example.com")
+			f.clock.Advance(time.Minute)
+			if err := f.svc.Forgot(context.Background(), "reset@example.com"); err != nil { // a live reset code
+				b.Fatal(err)
+			}
+			h := testRoutes(f)
+			const (
+				verify = `{"email":"%s","code":"000000","password":"correct horse"}`
+				reset  = `{"email":"%s","code":"000000","new_password":"a brand new secret"}`
+			)
+			cases := []struct {
+				name, path, body string
+			}{
+				{"verify/unknown", "/v1/auth/verify", fmt.Sprintf(verify, "nobody@example.com")},
+				{"verify/unknown-again", "/v1/auth/verify", fmt.Sprintf(verify, "nobody-else@example.com")},
+				{"verify/no-code", "/v1/auth/verify", fmt.Sprintf(verify, "verified@example.com")},
+				{"verify/live-code", "/v1/auth/verify", fmt.Sprintf(verify, "pending@example.com")},
+				{"reset/unknown", "/v1/auth/password/reset", fmt.Sprintf(reset, "nobody@example.com")},
+				{"reset/unknown-again", "/v1/auth/password/reset", fmt.Sprintf(reset, "nobody-else@example.com")},
+				{"reset/no-code", "/v1/auth/password/reset", fmt.Sprintf(reset, "verified@example.com")},
+				{"reset/live-code", "/v1/auth/password/reset", fmt.Sprintf(reset, "reset@example.com")},
+			}
+			times := make([][]time.Duration, len(cases))
+			for i := 0; b.Loop(); i++ {
+				for k := range cases {
+					c := cases[(i+k)%len(cases)]
+					r := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body))
+					r.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					start := time.Now()
+					h.ServeHTTP(w, r)
+					d := time.Since(start)
+					if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"invalid_code"`) {
+						b.Fatalf("%s: %d %s", c.name, w.Code, w.Body)
+					}
+					times[(i+k)%len(cases)] = append(times[(i+k)%len(cases)], d)
+					b.StopTimer()
+					if _, err := db.Exec("UPDATE one_time_codes SET attempts = 0"); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			}
+			median := func(d []time.Duration) float64 {
+				slices.Sort(d)
+				return float64(d[len(d)/2].Nanoseconds()) / 1000
+			}
+			for k, c := range cases {
+				m := median(times[k])
+				b.ReportMetric(m, c.name+"-µs")
+				if base := median(times[k-k%4]); k%4 != 0 {
+					b.ReportMetric(m-base, c.name+"-gap-µs")
+				}
+			}
+		})
+	}
 }

@@ -333,11 +333,6 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, purpose string,
 	})
 }
 
-// noUser stands in for the account of an unknown address in checkCode, so
-// that an unknown address runs the same statements as a known one (issue
-// 11, finding 6). No account has it: ids are UUIDv7, never all zeros.
-const noUser = "00000000-0000-0000-0000-000000000000"
-
 // checkCode finds the account of email and checks code against its newest
 // code for purpose, without consuming it. The failures, all 400:
 //   - invalid_code: wrong, already used or superseded code, or no such
@@ -348,33 +343,27 @@ const noUser = "00000000-0000-0000-0000-000000000000"
 //
 // The last two are told only to someone holding the right code, so they
 // leak nothing to a guesser. A wrong code costs the same work whatever the
-// address — unknown, without a live code, or with one: the same two
-// look-ups, the same MAC, and one transaction that counts the try (on no
-// row when there is no code) and audits it (rejectCode) — so its timing
-// does not tell either.
+// address — unknown, without a live code, or with one: the same one-row
+// look-up of the same shape (LatestCodeByEmail), the same MAC, and one
+// transaction that counts the try (on no row when there is no code) and
+// audits it (rejectCode) — so its timing does not tell either.
 func (s *service) checkCode(ctx context.Context, email, purpose, code string, now time.Time) (User, Code, error) {
-	reason := "wrong_code"
-	u, err := s.store.UserByEmail(ctx, email)
-	if apperr.Is(err, apperr.NotFound) {
-		u, reason = User{ID: noUser}, "unknown_email"
-	} else if err != nil {
+	c, err := s.store.LatestCodeByEmail(ctx, email, purpose)
+	if err != nil {
 		return User{}, Code{}, err
 	}
-	c, err := s.store.LatestCode(ctx, u.ID, purpose)
-	if apperr.Is(err, apperr.NotFound) {
-		c = Code{} // ID 0: the try is counted against no row
-		if reason == "wrong_code" {
+	// For an unknown address or no code the MAC is computed all the same,
+	// and matches nothing (c.MAC is noMAC).
+	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purpose, c.UserID, code)), []byte(c.MAC)) {
+		reason := "wrong_code"
+		switch {
+		case c.UserID == noUserID:
+			reason = "unknown_email"
+		case c.ID == 0:
 			reason = "no_code"
 		}
-	} else if err != nil {
-		return User{}, Code{}, err
-	}
-	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purpose, u.ID, code)), []byte(c.MAC)) {
-		userID := u.ID
-		if userID == noUser {
-			userID = ""
-		}
-		if err := s.rejectCode(ctx, userID, c.ID, email, purpose, reason); err != nil {
+		// With no code, c.ID is 0: the try is counted against no row.
+		if err := s.rejectCode(ctx, c.ID, email, purpose, reason); err != nil {
 			return User{}, Code{}, err
 		}
 		return User{}, Code{}, errInvalidCode
@@ -387,6 +376,12 @@ func (s *service) checkCode(ctx context.Context, email, purpose, code string, no
 	case !now.Before(c.ExpiresAt):
 		return User{}, Code{}, codeErrors[purpose].expired
 	}
+	// Only the holder of the right code gets this far: reading the whole
+	// account now tells no one anything.
+	u, err := s.store.UserByID(ctx, c.UserID)
+	if err != nil {
+		return User{}, Code{}, err
+	}
 	if s.beforeConsume != nil {
 		s.beforeConsume()
 	}
@@ -396,10 +391,12 @@ func (s *service) checkCode(ctx context.Context, email, purpose, code string, no
 // rejectCode counts a refused code submission as one wrong try against
 // codeID (0: there is no live code, and the statement changes no row) and
 // audits it, in one transaction: every refusal commits once, whatever the
-// address. The audit row shares the transaction, so, unlike other events,
-// a failure to write it fails the request (as the count's would).
-func (s *service) rejectCode(ctx context.Context, userID string, codeID int64, email, purpose, reason string) error {
-	rec := s.auditRecord(ctx, auditEvent{Event: evCodeRejected, UserID: userID, Email: email,
+// address. The audit row names the address only, never the account, so it
+// is the same row for every address. It shares the transaction, so, unlike
+// other events, a failure to write it fails the request (as the count's
+// would).
+func (s *service) rejectCode(ctx context.Context, codeID int64, email, purpose, reason string) error {
+	rec := s.auditRecord(ctx, auditEvent{Event: evCodeRejected, Email: email,
 		Detail: map[string]string{"purpose": purpose, "reason": reason}})
 	return s.store.InTx(ctx, func(tx *Tx) error {
 		if err := tx.AddCodeAttempt(ctx, codeID); err != nil {
@@ -467,7 +464,7 @@ func (s *service) Verify(ctx context.Context, email, code, password string) (Tok
 		return Tokens{}, err
 	}
 	if !ok {
-		if err := s.rejectCode(ctx, u.ID, c.ID, u.Email, purposeVerify, "password_mismatch"); err != nil {
+		if err := s.rejectCode(ctx, c.ID, u.Email, purposeVerify, "password_mismatch"); err != nil {
 			return Tokens{}, err
 		}
 		return Tokens{}, errRegisterAgain

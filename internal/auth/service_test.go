@@ -136,7 +136,7 @@ func TestVerifyNeedsThePendingPassword(t *testing.T) {
 		if err != nil || u.Verified() {
 			t.Fatalf("after wrong passwords: %+v, %v; want still pending", u, err)
 		}
-		recs, err := f.svc.store.AuditEvents(ctx, u.ID, 1)
+		recs, err := f.svc.store.AuditEvents(ctx, "", 1)
 		if err != nil || len(recs) != 1 || recs[0].Event != evCodeRejected || recs[0].Detail["reason"] != "password_mismatch" {
 			t.Errorf("audit = %+v, %v; want code_rejected for password_mismatch", recs, err)
 		}
