@@ -163,9 +163,10 @@ func (e *retryAfterError) retryAfterSeconds() int {
 }
 
 // errHashBusy is the 503 of a request that found every hashing slot taken
-// for as long as it could wait. It comes before any look-up, so it is the
-// same answer whatever the address. Retry-After is the wait itself: the
-// queue was full that long, so sooner is unlikely to do better.
+// for as long as it could wait. It does not depend on the address: a login
+// for an unknown address waits for a slot for its dummy hash like any
+// other. Retry-After is the wait itself: the queue was full that long, so
+// sooner is unlikely to do better.
 func errHashBusy(waited time.Duration) error {
 	e := &retryAfterError{after: waited}
 	return &apperr.Error{

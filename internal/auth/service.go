@@ -379,7 +379,9 @@ func (s *service) checkCode(ctx context.Context, email, purpose, code string, no
 	// Only the holder of the right code gets this far: reading the whole
 	// account now tells no one anything.
 	u, err := s.store.UserByID(ctx, c.UserID)
-	if err != nil {
+	if apperr.Is(err, apperr.NotFound) {
+		return User{}, Code{}, errInvalidCode // the account went since the look-up
+	} else if err != nil {
 		return User{}, Code{}, err
 	}
 	if s.beforeConsume != nil {
