@@ -221,7 +221,7 @@ func TestBrowserJourney(t *testing.T) {
 	b.do("code page", chromedp.WaitVisible(heading("Enter the code")), chromedp.WaitVisible(linkTo("Open the mail inbox")))
 
 	code := codeFromCatcher(t, env.MailURL, email)
-	b.do("enter the code", chromedp.SendKeys(field("6-digit code"), code))
+	b.do("enter the code", chromedp.SendKeys(field("6-digit code"), code), chromedp.SendKeys(field("Password"), password))
 	b.submit("verify", chromedp.Click(button("Verify")))
 	b.do("signed in", chromedp.WaitVisible(saying("Your address is confirmed")), chromedp.WaitVisible(button("Sign out")))
 	b.submit("reload", chromedp.Reload())

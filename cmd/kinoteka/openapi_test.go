@@ -89,7 +89,8 @@ func tour(t *testing.T, env e2e.Env, ops map[string]string, dataDir string) {
 	expect(env.Do(t, "POST", a+"/v1/auth/login", map[string]any{"email": addr, "password": password, "remember": true}, ""), 400, "login with an unknown field")
 	expect(env.Do(t, "GET", a+"/v1/auth/me", nil, ""), 401, "me without a token")
 	expect(env.Do(t, "GET", a+"/.well-known/jwks.json", nil, ""), 200, "jwks")
-	expect(env.Do(t, "GET", a+"/.well-known/openid-configuration", nil, ""), 200, "discovery")
+	expect(env.Do(t, "GET", a+"/.well-known/oauth-authorization-server", nil, ""), 200, "server metadata")
+	expect(env.Do(t, "GET", a+"/.well-known/openid-configuration", nil, ""), 404, "not an OpenID provider")
 
 	// The admin role, granted as an operator would, shows in a new token.
 	if err := runAdmin(context.Background(), []string{"grant-role", "-db", "sqlite:" + filepath.Join(dataDir, "auth.db"), addr, "admin"}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {

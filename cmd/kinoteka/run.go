@@ -74,7 +74,7 @@ Try it (copy and paste):
 
   curl -i -H 'Content-Type: application/json' -d '{"email":"me@example.com","password":"correct horse battery"}' {{.Auth}}/v1/auth/register
   CODE=$(curl -s {{.MailUI}}/view/latest.txt | grep -oE '[0-9]{6}' | head -1); echo $CODE   # or read it at {{.MailUI}}
-  TOKEN=$(curl -s -H 'Content-Type: application/json' -d '{"email":"me@example.com","code":"'$CODE'"}' {{.Auth}}/v1/auth/verify | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  TOKEN=$(curl -s -H 'Content-Type: application/json' -d '{"email":"me@example.com","code":"'$CODE'","password":"correct horse battery"}' {{.Auth}}/v1/auth/verify | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -s -H "Authorization: Bearer $TOKEN" {{.Auth}}/v1/auth/me
   curl -s '{{.Films}}/v1/films?limit=3'
   curl -i -H "Authorization: Bearer $TOKEN" -X PUT {{.Films}}/v1/me/favorites/1

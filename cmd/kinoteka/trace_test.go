@@ -71,7 +71,7 @@ func TestRegistrationIsOneTraceAcrossTheServices(t *testing.T) {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}
 	code := env.WaitForCode(t, addr, 60*time.Second)
-	r := env.Do(t, http.MethodPost, env.AuthURL+"/v1/auth/verify", map[string]string{"email": addr, "code": code}, "")
+	r := env.Verify(t, addr, code, password)
 	if r.Status != http.StatusOK {
 		t.Fatalf("verify: %d %s", r.Status, r.Body)
 	}

@@ -26,7 +26,7 @@ func TestWebAccountSelfService(t *testing.T) {
 	p := newVisitor(t, site)
 	a := p.post("/signup", url.Values{"name": {"Ann Web"}, "email": {"ann@example.com"}, "password": {pw}})
 	must(t, p.follow(a), http.StatusOK, "Enter the code")
-	a = p.post("/verify", url.Values{"email": {"ann@example.com"}, "code": {env.WaitForCode(t, "ann@example.com", 60*time.Second)}})
+	a = p.post("/verify", url.Values{"email": {"ann@example.com"}, "code": {env.WaitForCode(t, "ann@example.com", 60*time.Second)}, "password": {pw}})
 	must(t, p.follow(a), http.StatusOK, "Your address is confirmed")
 	must(t, p.post("/signup", url.Values{"name": {strings.Repeat("n", 51)}, "email": {"long@example.com"}, "password": {pw}}),
 		http.StatusUnprocessableEntity, `id="f-name-error"`, "at most 50 characters")
@@ -198,4 +198,29 @@ func backdateCodes(t *testing.T, path string, d time.Duration) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// When the address was registered again with another password before the
+// code was entered, the site tells the person to sign up again rather than
+// signing them in to an account under someone else's password.
+func TestWebVerifyAfterASecondRegistration(t *testing.T) {
+	s, env, _ := runSystem(t)
+	victim, other := newVisitor(t, s.webURL()), newVisitor(t, s.webURL())
+	must(t, victim.follow(victim.post("/signup", url.Values{"email": {"twice@example.com"}, "password": {"the owner's secret"}})), http.StatusOK, "Enter the code")
+	first := env.WaitForCode(t, "twice@example.com", 60*time.Second)
+	backdateCodes(t, filepath.Join(s.cfg.DataDir, "auth.db"), 2*time.Minute) // past the one-mail-a-minute limit
+	must(t, other.follow(other.post("/signup", url.Values{"email": {"twice@example.com"}, "password": {"a stranger's secret"}})), http.StatusOK, "Enter the code")
+	newest := env.WaitForNthCode(t, "twice@example.com", 2, 60*time.Second)
+	if newest == first {
+		t.Fatal("the second registration mailed the same code")
+	}
+	must(t, victim.post("/verify", url.Values{"email": {"twice@example.com"}, "code": {newest}, "password": {"the owner's secret"}}),
+		http.StatusUnprocessableEntity, "Sign up again with your password")
+	// Signing up again makes the owner's password the pending one; the
+	// newest code then signs them in.
+	backdateCodes(t, filepath.Join(s.cfg.DataDir, "auth.db"), 2*time.Minute)
+	must(t, victim.follow(victim.post("/signup", url.Values{"email": {"twice@example.com"}, "password": {"the owner's secret"}})), http.StatusOK, "Enter the code")
+	code := env.WaitForNthCode(t, "twice@example.com", 3, 60*time.Second)
+	must(t, victim.follow(victim.post("/verify", url.Values{"email": {"twice@example.com"}, "code": {code}, "password": {"the owner's secret"}})),
+		http.StatusOK, "Your address is confirmed")
 }

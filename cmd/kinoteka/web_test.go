@@ -127,7 +127,7 @@ func signUp(t *testing.T, v *visitor, env e2e.Env, addr string) {
 	}
 	must(t, v.follow(a), http.StatusOK, "Enter the code", addr, env.MailURL)
 	code := env.WaitForCode(t, addr, 60*time.Second)
-	a = v.post("/verify", url.Values{"email": {addr}, "code": {code}})
+	a = v.post("/verify", url.Values{"email": {addr}, "code": {code}, "password": {"correct horse battery"}})
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("verify: %d\n%s", a.status, a.body)
 	}
@@ -201,9 +201,9 @@ func TestWebPagesAndForms(t *testing.T) {
 		must(t, ru.post("/signup", url.Values{"email": {"x@example.com"}, "password": {"short"}}), http.StatusUnprocessableEntity, "не короче 8 символов")
 		must(t, v.post("/signin", url.Values{"email": {"nobody@example.com"}, "password": {"wrong password"}}), http.StatusUnprocessableEntity,
 			"The email address or password is wrong")
-		must(t, v.post("/verify", url.Values{"email": {"nobody@example.com"}, "code": {"123456"}}), http.StatusUnprocessableEntity,
+		must(t, v.post("/verify", url.Values{"email": {"nobody@example.com"}, "code": {"123456"}, "password": {"correct horse battery"}}), http.StatusUnprocessableEntity,
 			`id="f-code-error"`, "The code is wrong")
-		must(t, v.post("/verify", url.Values{"email": {"nobody@example.com"}, "code": {"12"}}), http.StatusUnprocessableEntity,
+		must(t, v.post("/verify", url.Values{"email": {"nobody@example.com"}, "code": {"12"}, "password": {"correct horse battery"}}), http.StatusUnprocessableEntity,
 			"6 digits from the email")
 		must(t, v.post("/reset", url.Values{"email": {"nobody@example.com"}, "code": {"123456"}, "new_password": {"correct horse battery"}}),
 			http.StatusUnprocessableEntity, "The code is wrong")
@@ -271,7 +271,7 @@ func TestWebPagesAndForms(t *testing.T) {
 		// Asking for another code at once is refused here, saying how long to wait.
 		must(t, p.post("/verify/resend", url.Values{"email": {"viewer@example.com"}}), http.StatusTooManyRequests, "Please wait")
 		code := env.WaitForCode(t, "viewer@example.com", 60*time.Second)
-		a = p.post("/verify", url.Values{"email": {"viewer@example.com"}, "code": {code}})
+		a = p.post("/verify", url.Values{"email": {"viewer@example.com"}, "code": {code}, "password": {"correct horse battery"}})
 		if a.status != http.StatusSeeOther {
 			t.Fatalf("verify: %d %s", a.status, a.body)
 		}

@@ -76,7 +76,7 @@ func TestDisplayNames(t *testing.T) {
 	if err := f.svc.RegisterNamed(ctx, "anna@example.com", "correct horse", "en", "  Anna P.  "); err != nil {
 		t.Fatal(err)
 	}
-	anna, err := f.svc.Verify(ctx, "anna@example.com", lastMail(t, f.db).mail.Code)
+	anna, err := f.svc.Verify(ctx, "anna@example.com", lastMail(t, f.db).mail.Code, "correct horse")
 	if err != nil {
 		t.Fatal(err)
 	}

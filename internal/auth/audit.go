@@ -14,6 +14,7 @@ const (
 	evRegistered     = "registered" // detail outcome: created, updated, ignored_verified, ignored_mail_limit
 	evVerified       = "verified"   // the email address was proved
 	evResent         = "verification_resent"
+	evCodeRejected   = "code_rejected"   // detail purpose, reason: unknown_email, no_code, wrong_code, password_mismatch
 	evLoginOK        = "login_succeeded" // detail family
 	evLoginFailed    = "login_failed"    // detail reason: unknown_email, wrong_password, not_verified
 	evThrottled      = "throttled"       // detail action, scope, rule; once per run of refusals
@@ -52,6 +53,15 @@ type AuditRecord struct {
 // write is logged and swallowed: an outage of the audit table must not turn
 // into an outage of logins.
 func (s *service) audit(ctx context.Context, e auditEvent) {
+	rec := s.auditRecord(ctx, e)
+	if err := s.store.InsertAudit(ctx, rec); err != nil {
+		s.log.ErrorContext(ctx, "audit event not stored", "event", rec.Event, "err", err)
+	}
+}
+
+// auditRecord completes e with the time and the request's client and
+// writes its log line; the caller stores it.
+func (s *service) auditRecord(ctx context.Context, e auditEvent) AuditRecord {
 	c := clientOf(ctx)
 	rec := AuditRecord{
 		OccurredAt: s.now(), Event: e.Event, UserID: e.UserID, Email: e.Email,
@@ -70,9 +80,7 @@ func (s *service) audit(ctx context.Context, e auditEvent) {
 		attrs = append(attrs, slog.String(k, v))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
-	if err := s.store.InsertAudit(ctx, rec); err != nil {
-		s.log.ErrorContext(ctx, "audit event not stored", "event", rec.Event, "err", err)
-	}
+	return rec
 }
 
 // InsertAudit stores an audit record.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,12 @@ type Config struct {
 	AdminEmails    []string       // addresses that hold the admin role by configuration
 	Throttle       ThrottleConfig // attempt limits per client IP and per account
 	TrustedProxies ProxyList      // proxies whose X-Forwarded-For is believed
+
+	// HashConcurrency bounds the password hashes computed at once (each
+	// holds 19 MiB); HashWait is how long a request waits for a slot before
+	// it is refused with 503 (0s: not at all).
+	HashConcurrency int
+	HashWait        time.Duration
 
 	// Tracing traces HTTP requests and the relay's publishes; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
@@ -79,11 +86,21 @@ func DefaultConfig() Config {
 		// Enough for a client to retry a refresh whose answer it lost.
 		RefreshGrace: 10 * time.Second,
 		Throttle:     ThrottleConfig{Store: "memory"},
+		// Hashing is CPU-bound: one hash per core keeps every core busy,
+		// and more would only hold more memory.
+		HashConcurrency: runtime.GOMAXPROCS(0),
+		// Long enough to absorb a burst (two cores clear about 55 hashes
+		// a second), short of what a person would sit through.
+		HashWait: 5 * time.Second,
 	}
 }
 
 // minSecretLen is the least CodeSecret length: 256 bits for HMAC-SHA256.
 const minSecretLen = 32
+
+// maxHashConcurrency bounds HashConcurrency: 1,024 hashes of 19 MiB are
+// already 19 GiB.
+const maxHashConcurrency = 1024
 
 // LoadConfig is DefaultConfig with the environment variables (see the table
 // in the package documentation) applied on top, validated. The error names
@@ -134,6 +151,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.TrustedProxies = l
 		return err
 	})
+	env.Int("AUTH_HASH_CONCURRENCY", &cfg.HashConcurrency)
+	env.Duration("AUTH_HASH_WAIT", &cfg.HashWait)
 	kafka.ReadEnv(env, &cfg.Kafka)
 	if err := env.Err(); err != nil {
 		return cfg, err
@@ -186,6 +205,12 @@ func (c Config) Validate() error {
 			bad("Throttle.Limits: %q is not a throttled action", act)
 		}
 	}
+	if c.HashConcurrency < 1 || c.HashConcurrency > maxHashConcurrency {
+		bad("HashConcurrency (AUTH_HASH_CONCURRENCY) must be between 1 and %d, got %d", maxHashConcurrency, c.HashConcurrency)
+	}
+	if c.HashWait < 0 || c.HashWait > time.Minute {
+		bad("HashWait (AUTH_HASH_WAIT) must be between 0s (refuse at once) and 1m, got %s", c.HashWait)
+	}
 	if len(c.CodeSecret) < minSecretLen {
 		bad("CodeSecret (AUTH_CODE_SECRET) is required and must be at least %d characters", minSecretLen)
 	}
@@ -232,6 +257,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("admin_emails", len(c.AdminEmails)),
 		slog.String("throttle", c.Throttle.String()),
 		slog.String("trusted_proxies", c.TrustedProxies.String()),
+		slog.Int("hash_concurrency", c.HashConcurrency),
+		slog.Duration("hash_wait", c.HashWait),
 	)
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,10 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0"}, "AUTH_TRUSTED_PROXIES"},
 		{map[string]string{"AUTH_TRUSTED_PROXIES": "proxy, -web"}, "AUTH_TRUSTED_PROXIES"},
 		{map[string]string{"AUTH_TRUSTED_PROXIES": "http://proxy"}, "AUTH_TRUSTED_PROXIES"},
+		{map[string]string{"AUTH_HASH_CONCURRENCY": "many"}, "AUTH_HASH_CONCURRENCY"},
+		{map[string]string{"AUTH_HASH_CONCURRENCY": "2000"}, "AUTH_HASH_CONCURRENCY"},
+		{map[string]string{"AUTH_HASH_WAIT": "-1s"}, "AUTH_HASH_WAIT"},
+		{map[string]string{"AUTH_HASH_WAIT": "2m"}, "AUTH_HASH_WAIT"},
 	} {
 		if _, ok := tc.vars["AUTH_CODE_SECRET"]; !ok && tc.want != "AUTH_CODE_SECRET" {
 			tc.vars["AUTH_CODE_SECRET"] = secret32
@@ -151,6 +156,8 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 		"AUTH_THROTTLE_STORE":   "database",
 		"AUTH_THROTTLE_LOGIN":   "ip=100/10m,account=off",
 		"AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.1, Proxy, web.internal",
+		"AUTH_HASH_CONCURRENCY": "3",
+		"AUTH_HASH_WAIT":        "250ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -167,13 +174,16 @@ func TestLoadConfigSessionAndThrottleVariables(t *testing.T) {
 		t.Errorf("throttle = %+v", cfg.Throttle)
 	case cfg.TrustedProxies.String() != "10.0.0.0/8,192.0.2.1/32,proxy,web.internal":
 		t.Errorf("trusted proxies = %v", cfg.TrustedProxies)
+	case cfg.HashConcurrency != 3 || cfg.HashWait != 250*time.Millisecond:
+		t.Errorf("hash concurrency %d, wait %s", cfg.HashConcurrency, cfg.HashWait)
 	}
 	defaults, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if defaults.SigningAlg != "RS256" || defaults.RefreshTTL != 30*24*time.Hour || defaults.RefreshGrace != 10*time.Second ||
-		defaults.Throttle.Store != "memory" || !defaults.TrustedProxies.Empty() || len(defaults.AdminEmails) != 0 {
+		defaults.Throttle.Store != "memory" || !defaults.TrustedProxies.Empty() || len(defaults.AdminEmails) != 0 ||
+		defaults.HashConcurrency != runtime.GOMAXPROCS(0) || defaults.HashWait != 5*time.Second {
 		t.Errorf("defaults = %+v", defaults)
 	}
 	if s := defaults.Throttle.String(); !strings.Contains(s, "login:ip=30/10m,account=10/1h") {
@@ -210,6 +220,7 @@ func TestLoadConfigZeroMeansZero(t *testing.T) {
 		"AUTH_REFRESH_GRACE":  "0s",
 		"AUTH_THROTTLE_LOGIN": "ip=off,account=off",
 		"AUTH_GENERATE_KEY":   "false",
+		"AUTH_HASH_WAIT":      "0s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -217,11 +228,18 @@ func TestLoadConfigZeroMeansZero(t *testing.T) {
 	if cfg.RefreshGrace != 0 {
 		t.Errorf("AUTH_REFRESH_GRACE=0s gives %s, want 0 (off)", cfg.RefreshGrace)
 	}
+	if cfg.HashWait != 0 {
+		t.Errorf("AUTH_HASH_WAIT=0s gives %s, want 0 (refuse at once)", cfg.HashWait)
+	}
 	if l := cfg.Throttle.limits(ActLogin); l != (Limits{}) {
 		t.Errorf("AUTH_THROTTLE_LOGIN=ip=off,account=off gives %+v, want no limits", l)
 	}
-	for _, name := range []string{"AUTH_ACCESS_TTL", "AUTH_CODE_TTL", "AUTH_OUTBOX_POLL", "AUTH_REFRESH_TTL"} {
-		_, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32, name: "0s"}))
+	for _, name := range []string{"AUTH_ACCESS_TTL", "AUTH_CODE_TTL", "AUTH_OUTBOX_POLL", "AUTH_REFRESH_TTL", "AUTH_HASH_CONCURRENCY"} {
+		zero := "0s"
+		if name == "AUTH_HASH_CONCURRENCY" {
+			zero = "0"
+		}
+		_, err := LoadConfig(env(map[string]string{"AUTH_CODE_SECRET": secret32, name: zero}))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=0s: err = %v, want one naming %s", name, err, name)
 		}
@@ -233,7 +251,8 @@ func TestLoadConfigZeroMeansZero(t *testing.T) {
 func TestValidateFillsInNothing(t *testing.T) {
 	err := Config{}.Validate()
 	for _, name := range []string{"AUTH_DATABASE_URL", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_ACCESS_TTL", "AUTH_SIGNING_ALG",
-		"AUTH_REFRESH_TTL", "AUTH_THROTTLE_STORE", "AUTH_CODE_SECRET", "AUTH_CODE_TTL", "KAFKA_BROKERS", "MAIL_TOPIC", "AUTH_OUTBOX_POLL"} {
+		"AUTH_REFRESH_TTL", "AUTH_THROTTLE_STORE", "AUTH_CODE_SECRET", "AUTH_CODE_TTL", "KAFKA_BROKERS", "MAIL_TOPIC", "AUTH_OUTBOX_POLL",
+		"AUTH_HASH_CONCURRENCY"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("Config{}.Validate() = %v, want it to name %s", err, name)
 		}

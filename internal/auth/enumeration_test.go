@@ -39,7 +39,8 @@ func sameAnswer(a, b answer) bool {
 
 // Register, resend and forgot answer byte for byte alike — status, headers
 // and body — for an unknown address, a pending account and a verified one,
-// including when the address has had its fill of mail.
+// including when the address has had its fill of mail; so do verify and
+// reset with a wrong code.
 func TestEnumerationAnswersAreIdentical(t *testing.T) {
 	f := newFixture(t, sqliteDB(t), func(c *serviceConfig) { c.Limiter = newMemoryLimiter(1000) })
 	f.register(t, "pending@example.com")
@@ -55,10 +56,15 @@ func TestEnumerationAnswersAreIdentical(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return answer{w.Code, w.Header(), w.Body.Bytes()}
 	}
-	for _, ep := range []struct{ path, body string }{
-		{"/v1/auth/register", `{"email":"%s","password":"correct horse battery"}`},
-		{"/v1/auth/verify/resend", `{"email":"%s"}`},
-		{"/v1/auth/password/forgot", `{"email":"%s"}`},
+	for _, ep := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/v1/auth/register", `{"email":"%s","password":"correct horse battery"}`, http.StatusAccepted},
+		{"/v1/auth/verify/resend", `{"email":"%s"}`, http.StatusAccepted},
+		{"/v1/auth/password/forgot", `{"email":"%s"}`, http.StatusAccepted},
+		{"/v1/auth/verify", `{"email":"%s","code":"000000","password":"correct horse"}`, http.StatusBadRequest},
+		{"/v1/auth/password/reset", `{"email":"%s","code":"000000","new_password":"another fine secret"}`, http.StatusBadRequest},
 	} {
 		t.Run(ep.path, func(t *testing.T) {
 			// Twice each: the second answer comes after a mail was just
@@ -69,7 +75,7 @@ func TestEnumerationAnswersAreIdentical(t *testing.T) {
 				got := send(ep.path, fmt.Sprintf(ep.body, addr))
 				if i == 0 {
 					first = got
-					if got.status != http.StatusAccepted {
+					if got.status != ep.status {
 						t.Fatalf("%s: %s", addr, got)
 					}
 					continue
@@ -107,7 +113,7 @@ func TestAuditHoldsNoSecrets(t *testing.T) {
 	call("/v1/auth/register", `{"email":"a@example.com","password":"`+password+`"}`)
 	code := lastMail(t, db).mail.Code
 	secrets = append(secrets, code)
-	w := call("/v1/auth/verify", `{"email":"a@example.com","code":"`+code+`"}`)
+	w := call("/v1/auth/verify", `{"email":"a@example.com","code":"`+code+`","password":"`+password+`"}`)
 	tok := decodeTokens(t, w)
 	secrets = append(secrets, tok.RefreshToken, tok.AccessToken)
 	call("/v1/auth/login", `{"email":"a@example.com","password":"wrong password here"}`)

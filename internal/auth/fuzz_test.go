@@ -66,8 +66,10 @@ func FuzzRegisterRequest(f *testing.F) {
 
 func FuzzVerifyRequest(f *testing.F) {
 	fuzzRoute(f, "/v1/auth/verify", http.StatusOK,
-		`{"email":"known@example.com","code":"100001"}`, `{"email":"known@example.com","code":" 123456 "}`,
-		`{"email":"nobody@example.com","code":"12345a"}`)
+		`{"email":"known@example.com","code":"100001","password":"correct horse"}`,
+		`{"email":"known@example.com","code":" 123456 ","password":"wrong horse"}`,
+		`{"email":"nobody@example.com","code":"12345a","password":"x"}`,
+		`{"email":"known@example.com","code":"100001","password":"`+strings.Repeat("p", 600)+`"}`)
 }
 
 func FuzzResendRequest(f *testing.F) {

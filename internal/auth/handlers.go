@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"kinoteka/internal/apperr"
 	"kinoteka/internal/httpapi"
 )
 
@@ -16,7 +17,7 @@ var registerAccepted = struct {
 	Message string `json:"message"`
 }{
 	Status:  "accepted",
-	Message: "If this address can be registered, a 6-digit code is on its way to it; submit it to POST /v1/auth/verify.",
+	Message: "If this address can be registered, a 6-digit code is on its way to it; submit it with the same password to POST /v1/auth/verify.",
 }
 
 func handleRegister(log *slog.Logger, svc *service) http.Handler {
@@ -58,8 +59,9 @@ func writeTokens(w http.ResponseWriter, t Tokens) {
 
 func handleVerify(log *slog.Logger, svc *service) http.Handler {
 	type request struct {
-		Email string `json:"email"`
-		Code  string `json:"code"`
+		Email    string `json:"email"`
+		Code     string `json:"code"`
+		Password string `json:"password"` // the one registered with: see service.Verify
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req request
@@ -67,7 +69,7 @@ func handleVerify(log *slog.Logger, svc *service) http.Handler {
 			fail(w, r, log, err)
 			return
 		}
-		t, err := svc.Verify(r.Context(), req.Email, req.Code)
+		t, err := svc.Verify(r.Context(), req.Email, req.Code, req.Password)
 		if err != nil {
 			fail(w, r, log, err)
 			return
@@ -120,7 +122,7 @@ func bearer(r *http.Request) (string, bool) {
 	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
-// publicMaxAge lets caches keep the key set and discovery document for five
+// publicMaxAge lets caches keep the key set and the server metadata for five
 // minutes: they change rarely, and verifiers re-fetch on an unknown kid.
 const publicMaxAge = "public, max-age=300"
 
@@ -131,21 +133,38 @@ func handleJWKS(svc *service) http.Handler {
 	})
 }
 
-// handleDiscovery serves the parts of OpenID Connect Discovery 1.0 that
-// apply to a service issuing signed access tokens, so standard JWT libraries
-// can find the keys from the issuer alone. Kinoteka has no authorization
-// endpoint (it is not an OpenID provider), so none is advertised.
-func handleDiscovery(issuer string, algs []string) http.Handler {
-	doc := map[string]any{
-		"issuer":                                issuer,
-		"jwks_uri":                              issuer + "/.well-known/jwks.json",
-		"id_token_signing_alg_values_supported": algs,
-		"subject_types_supported":               []string{"public"},
-		"response_types_supported":              []string{"token"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "email", "email_verified", "roles", "sid"},
-	}
+// handleServerMetadata serves RFC 8414 authorization server metadata
+// (/.well-known/oauth-authorization-server) with only what is true of
+// auth: its issuer — the iss of its tokens — and where its public keys are,
+// which is what a verifier discovers from the issuer alone. Everything else
+// RFC 8414 defines is left out because auth has none of it: no
+// authorization endpoint (so no response_types_supported, required only
+// with one: errata 7793), no OAuth token endpoint (login and refresh are
+// JSON APIs, not RFC 6749 grants), no registration, revocation or
+// introspection endpoint, no scopes. docs/security.md, "Discovery".
+func handleServerMetadata(issuer string) http.Handler {
+	doc := struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}{issuer, issuer + "/.well-known/jwks.json"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", publicMaxAge)
 		httpapi.JSON(w, http.StatusOK, doc)
+	})
+}
+
+// errNotAnOpenIDProvider answers /.well-known/openid-configuration. An
+// OpenID Provider's metadata must name an authorization endpoint, ID token
+// algorithms and more that auth does not have, so any document there would
+// be rejected by OpenID libraries or would claim what is not true. A 404
+// lets clients that try both names (Spring's issuer-location lookup, for
+// one) go on to RFC 8414's, and tells a person where to look.
+var errNotAnOpenIDProvider = apperr.New(apperr.NotFound, "not_an_openid_provider",
+	"auth issues access tokens but is not an OpenID provider (no ID tokens, no authorization endpoint): "+
+		"its metadata (RFC 8414) is at /.well-known/oauth-authorization-server and its public keys at /.well-known/jwks.json")
+
+func handleOpenIDConfiguration(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail(w, r, log, errNotAnOpenIDProvider)
 	})
 }

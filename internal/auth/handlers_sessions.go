@@ -9,9 +9,10 @@ import (
 	"kinoteka/internal/httpapi"
 )
 
-// fail writes err as problem+json, with Retry-After when it is a throttle.
+// fail writes err as problem+json, with Retry-After when it says how long
+// to wait (a throttle, or every hashing slot taken).
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var t *throttledError
+	var t *retryAfterError
 	if errors.As(err, &t) {
 		w.Header().Set("Retry-After", strconv.Itoa(t.retryAfterSeconds()))
 	}

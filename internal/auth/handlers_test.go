@@ -2,11 +2,18 @@ package auth
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"kinoteka/internal/httpapi"
+	"kinoteka/internal/sqldb"
+	"kinoteka/internal/tokens"
 )
 
 func testRoutes(f *fixture) http.Handler { return routes(discard, f.svc, httpapi.NewMetrics()) }
@@ -50,8 +57,9 @@ func TestMalformedRequestsGetClearProblems(t *testing.T) {
 		{"no content type", "/v1/auth/verify", "", `{"email":"a@example.com","code":"123456"}`, "unsupported_media_type", ""},
 		{"body over 64 KiB", "/v1/auth/register", "application/json", big, "body_too_large", ""},
 		{"number for a string", "/v1/auth/register", "application/json", `{"email":42,"password":"12345678"}`, "validation_failed", "email"},
-		{"object for a string", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":{"x":1}}`, "validation_failed", "code"},
-		{"bad code shape", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"12345"}`, "validation_failed", "code"},
+		{"object for a string", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":{"x":1},"password":"correct horse"}`, "validation_failed", "code"},
+		{"bad code shape", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"12345","password":"correct horse"}`, "validation_failed", "code"},
+		{"verify without the password", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"123456"}`, "validation_failed", "password"},
 		{"bad email", "/v1/auth/login", "application/json", `{"email":"a@b","password":"x"}`, "validation_failed", "email"},
 		{"missing password", "/v1/auth/login", "application/json", `{"email":"a@example.com"}`, "validation_failed", "password"},
 	} {
@@ -115,7 +123,7 @@ func TestHTTPFlow(t *testing.T) {
 	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "email_not_verified") {
 		t.Errorf("login before verifying: %d %s", w.Code, w.Body)
 	}
-	w = do(t, h, "POST", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"`+lastMail(t, f.db).mail.Code+`"}`)
+	w = do(t, h, "POST", "/v1/auth/verify", "application/json", `{"email":"a@example.com","code":"`+lastMail(t, f.db).mail.Code+`","password":"correct horse"}`)
 	var tok tokenResponse
 	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || w.Code != 200 {
 		t.Fatalf("verify: %d %s", w.Code, w.Body)
@@ -156,17 +164,54 @@ func TestKeyDiscovery(t *testing.T) {
 		t.Errorf("jwks Cache-Control = %q", cc)
 	}
 
+}
+
+// The RFC 8414 metadata holds exactly what is true of auth — its issuer
+// (the iss of its tokens) and its keys — and leads a verifier from the
+// issuer to the key that signed a token; openid-configuration, which auth
+// cannot fill honestly, is a 404 problem that points there (issue 11,
+// finding 10).
+func TestServerMetadata(t *testing.T) {
+	f := sqliteFixture(t)
+	h := testRoutes(f)
+	tok := f.registerVerified(t, "a@example.com")
+
+	w := do(t, h, "GET", "/.well-known/oauth-authorization-server", "", "")
+	var doc map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("metadata: %d %s", w.Code, w.Body)
+	}
+	want := map[string]any{"issuer": "http://auth.test", "jwks_uri": "http://auth.test/.well-known/jwks.json"}
+	if !maps.Equal(doc, want) {
+		t.Errorf("metadata = %v, want exactly %v", doc, want)
+	}
+	if cc := w.Header().Get("Cache-Control"); cc != publicMaxAge {
+		t.Errorf("metadata Cache-Control = %q", cc)
+	}
+	// RFC 8414 §3.3: the issuer in the document is the one the document
+	// was fetched for, and the tokens carry it.
+	claims := jwt.MapClaims{}
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok.Access, claims)
+	if err != nil || claims["iss"] != doc["issuer"] {
+		t.Fatalf("token iss %v, metadata issuer %v (%v)", claims["iss"], doc["issuer"], err)
+	}
+	// jwks_uri names this service's key set, which holds the token's key.
+	path := strings.TrimPrefix(doc["jwks_uri"].(string), "http://auth.test")
+	w = do(t, h, "GET", path, "", "")
+	var set tokens.JWKSet
+	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || w.Code != 200 {
+		t.Fatalf("jwks_uri %s: %d %s", path, w.Code, w.Body)
+	}
+	if len(set.Keys) != 1 || set.Keys[0].Kid != parsed.Header["kid"] {
+		t.Errorf("the key set %+v does not hold the token's kid %v", set.Keys, parsed.Header["kid"])
+	}
+
 	w = do(t, h, "GET", "/.well-known/openid-configuration", "", "")
-	var doc struct {
-		Issuer  string   `json:"issuer"`
-		JWKSURI string   `json:"jwks_uri"`
-		Algs    []string `json:"id_token_signing_alg_values_supported"`
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || w.Code != 200 {
-		t.Fatalf("discovery: %d %s", w.Code, w.Body)
-	}
-	if doc.Issuer != "http://auth.test" || doc.JWKSURI != "http://auth.test/.well-known/jwks.json" || len(doc.Algs) != 1 || doc.Algs[0] != "RS256" {
-		t.Errorf("discovery = %+v", doc)
+	var p httpapi.Problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != http.StatusNotFound ||
+		w.Header().Get("Content-Type") != "application/problem+json" || p.Code != "not_an_openid_provider" ||
+		!strings.Contains(p.Detail, "/.well-known/oauth-authorization-server") {
+		t.Errorf("openid-configuration: %d %s, want a 404 problem pointing to the RFC 8414 metadata", w.Code, w.Body)
 	}
 }
 
@@ -193,5 +238,66 @@ func TestUnroutedRequestsGetProblems(t *testing.T) {
 		if (tc.allow == "") != (allow == "") || !strings.Contains(allow, tc.allow) {
 			t.Errorf("%s %s: Allow = %q, want one listing %q", tc.method, tc.path, allow, tc.allow)
 		}
+	}
+}
+
+// Pre-hijacking (issue 11, finding 2), both orders, through HTTP: an
+// attacker who registers the victim's address before the victim verifies
+// never gets a password onto the account. The victim reads each code from
+// the newest mail (the outbox row); CODE in a body stands for it.
+func TestPreHijackingEitherOrder(t *testing.T) {
+	const victim, attacker = `"victim password"`, `"attacker password"`
+	register := func(password string) string { return `{"email":"%s","password":` + password + `}` }
+	verify := `{"email":"%s","code":"CODE","password":` + victim + `}`
+	type step struct {
+		who, path, body string
+		status          int
+		code            string // problem code
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"victim first, attacker second", []step{
+			{"victim", "/v1/auth/register", register(victim), 202, ""},
+			{"attacker", "/v1/auth/register", register(attacker), 202, ""},
+			// The newest code came with the attacker's registration.
+			{"victim", "/v1/auth/verify", verify, 400, "register_again"},
+			{"victim", "/v1/auth/register", register(victim), 202, ""},
+			{"victim", "/v1/auth/verify", verify, 200, ""},
+		}},
+		{"attacker first, victim second", []step{
+			{"attacker", "/v1/auth/register", register(attacker), 202, ""},
+			{"victim", "/v1/auth/register", register(victim), 202, ""},
+			{"victim", "/v1/auth/verify", verify, 200, ""},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, db *sqldb.DB) {
+				f := newFixture(t, db)
+				h := testRoutes(f)
+				for i, s := range tc.steps {
+					body := fmt.Sprintf(s.body, "v@example.com")
+					if strings.Contains(body, "CODE") {
+						body = strings.Replace(body, "CODE", lastMail(t, db).mail.Code, 1)
+					}
+					w := do(t, h, "POST", s.path, "application/json", body)
+					var p httpapi.Problem
+					_ = json.Unmarshal(w.Body.Bytes(), &p)
+					if w.Code != s.status || p.Code != s.code {
+						t.Fatalf("step %d (%s %s): %d %s, want %d %s", i+1, s.who, s.path, w.Code, w.Body, s.status, s.code)
+					}
+				}
+				login := func(password string) *httptest.ResponseRecorder {
+					return do(t, h, "POST", "/v1/auth/login", "application/json", `{"email":"v@example.com","password":`+password+`}`)
+				}
+				if w := login(attacker); w.Code != http.StatusUnauthorized {
+					t.Errorf("the attacker's password: %d %s, want 401", w.Code, w.Body)
+				}
+				if w := login(victim); w.Code != http.StatusOK {
+					t.Errorf("the victim's password: %d %s, want 200", w.Code, w.Body)
+				}
+			})
+		})
 	}
 }

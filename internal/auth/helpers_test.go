@@ -129,7 +129,7 @@ func (f *fixture) register(t testing.TB, email string) string {
 // registerVerified registers and verifies email.
 func (f *fixture) registerVerified(t testing.TB, email string) Tokens {
 	t.Helper()
-	tok, err := f.svc.Verify(context.Background(), email, f.register(t, email))
+	tok, err := f.svc.Verify(context.Background(), email, f.register(t, email), "correct horse")
 	if err != nil {
 		t.Fatalf("verify %s: %v", email, err)
 	}

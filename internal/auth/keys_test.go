@@ -79,19 +79,18 @@ func TestRunWithAGeneratedKeysDirectory(t *testing.T) {
 	} else if info, err := os.Stat(files[0]); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("key file %s: %v", files[0], err)
 	}
-	resp, err = client.Get(base + "/.well-known/openid-configuration")
+	// The metadata leads from the issuer to that key set.
+	resp, err = client.Get(base + "/.well-known/oauth-authorization-server")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Algs []string `json:"id_token_signing_alg_values_supported"`
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&doc)
+	err = json.NewDecoder(resp.Body).Decode(&doc)
 	resp.Body.Close()
-	if !slices.Equal(doc.Algs, []string{"ES256"}) {
-		t.Errorf("discovery algorithms = %v", doc.Algs)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("discovery: %d", resp.StatusCode)
+	if err != nil || resp.StatusCode != http.StatusOK || doc.Issuer != srv.cfg.Issuer || doc.JWKSURI != srv.cfg.Issuer+"/.well-known/jwks.json" {
+		t.Errorf("metadata: %d %+v, %v", resp.StatusCode, doc, err)
 	}
 }

@@ -18,11 +18,12 @@ type serviceMetrics struct {
 	throttled     *prometheus.CounterVec
 	loginFailures *prometheus.CounterVec
 	publishErrors prometheus.Counter
+	hashRefused   prometheus.Counter
 }
 
 // newServiceMetrics adds to h's registry kinoteka_auth_throttled_total
-// {action,scope}, kinoteka_auth_login_failures_total{reason} and
-// kinoteka_outbox_publish_errors_total.
+// {action,scope}, kinoteka_auth_login_failures_total{reason},
+// kinoteka_auth_hash_refused_total and kinoteka_outbox_publish_errors_total.
 func newServiceMetrics(h *httpapi.Metrics) *serviceMetrics {
 	m := &serviceMetrics{
 		http: h,
@@ -38,6 +39,10 @@ func newServiceMetrics(h *httpapi.Metrics) *serviceMetrics {
 			Name: "kinoteka_outbox_publish_errors_total",
 			Help: "Outbox records a publish attempt did not publish: refused by Kafka, or unanswered when the attempt's 10 s bound ran out (each is retried).",
 		}),
+		hashRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kinoteka_auth_hash_refused_total",
+			Help: "Requests answered 503 because every password-hashing slot stayed taken for AUTH_HASH_WAIT.",
+		}),
 	}
 	// Every series starts at zero, so that a rate exists from the start.
 	for act := range DefaultLimits {
@@ -45,8 +50,23 @@ func newServiceMetrics(h *httpapi.Metrics) *serviceMetrics {
 			m.throttled.WithLabelValues(string(act), scope)
 		}
 	}
-	h.Registry.MustRegister(m.throttled, m.loginFailures, m.publishErrors)
+	h.Registry.MustRegister(m.throttled, m.loginFailures, m.publishErrors, m.hashRefused)
 	return m
+}
+
+// watchHashes exports how many requests wait for a hashing slot.
+func (m *serviceMetrics) watchHashes(g *hashGate) {
+	m.http.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kinoteka_auth_hash_waiting",
+		Help: "Requests waiting for a password-hashing slot now (AUTH_HASH_CONCURRENCY are hashing).",
+	}, func() float64 { return float64(g.waiting.Load()) }))
+}
+
+// hashBusy counts a request refused by the hash gate.
+func (m *serviceMetrics) hashBusy() {
+	if m != nil {
+		m.hashRefused.Inc()
+	}
 }
 
 // watchOutbox exports relay's backlog.

@@ -1,15 +1,21 @@
 package auth
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"kinoteka/internal/apperr"
 )
 
 // Argon2Params are argon2id's cost parameters. They are written into every
@@ -93,4 +99,79 @@ func parsePHC(s string) (Argon2Params, []byte, []byte, error) {
 	}
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
 	return p, salt, key, nil
+}
+
+// hashGate bounds the argon2id computations in flight. Each holds
+// Argon2Params.Memory (19 MiB) for its whole run, so without a bound N
+// concurrent logins hold N × 19 MiB (issue 11: 40 logins for unknown
+// addresses took the process from 83 MB to 846 MB resident). Hashing is
+// CPU-bound, so more hashes in flight than cores buy no throughput, only
+// memory: with one slot per core the hashes run as fast as unbounded ones,
+// and a request beyond them waits its turn (in arrival order: a channel
+// queues its waiting senders), at most wait, then is refused with 503 and
+// Retry-After.
+type hashGate struct {
+	slots   chan struct{}
+	wait    time.Duration
+	waiting atomic.Int64 // requests queued for a slot now
+	refused func()       // counts a refusal; nil counts nothing
+}
+
+func newHashGate(slots int, wait time.Duration, refused func()) *hashGate {
+	return &hashGate{slots: make(chan struct{}, slots), wait: wait, refused: refused}
+}
+
+// acquire takes a slot, waiting at most g.wait (not at all when it is 0),
+// and returns the function that gives it back. The error is errHashBusy,
+// or ctx's when the client went away while waiting.
+func (g *hashGate) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case g.slots <- struct{}{}:
+		return g.release, nil
+	default:
+	}
+	if g.wait > 0 {
+		g.waiting.Add(1)
+		defer g.waiting.Add(-1)
+		timer := time.NewTimer(g.wait)
+		defer timer.Stop()
+		select {
+		case g.slots <- struct{}{}:
+			return g.release, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
+	if g.refused != nil {
+		g.refused()
+	}
+	return nil, errHashBusy(g.wait)
+}
+
+func (g *hashGate) release() { <-g.slots }
+
+// retryAfterError carries how long a refused client should wait: fail
+// turns it into a Retry-After header.
+type retryAfterError struct{ after time.Duration }
+
+func (e *retryAfterError) Error() string { return "retry after " + e.after.String() }
+
+// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
+func (e *retryAfterError) retryAfterSeconds() int {
+	return max(1, int(math.Ceil(e.after.Seconds())))
+}
+
+// errHashBusy is the 503 of a request that found every hashing slot taken
+// for as long as it could wait. It does not depend on the address: a login
+// for an unknown address waits for a slot for its dummy hash like any
+// other. Retry-After is the wait itself: the queue was full that long, so
+// sooner is unlikely to do better.
+func errHashBusy(waited time.Duration) error {
+	e := &retryAfterError{after: waited}
+	return &apperr.Error{
+		Kind: apperr.Unavailable, Code: "busy",
+		Message: fmt.Sprintf("the server is busy checking passwords; try again in %d seconds", e.retryAfterSeconds()),
+		Cause:   e,
+	}
 }

@@ -90,7 +90,7 @@ func (s *service) Reset(ctx context.Context, email, code, newPassword string) er
 	if err != nil {
 		return err
 	}
-	hash, err := hashPassword(newPassword, s.cfg.Argon2, s.cfg.Rand)
+	hash, err := s.hashPassword(ctx, newPassword)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func TestPasswordResetSetsThePasswordAndRevokesEverySession(t *testing.T) {
 			t.Errorf("reset mail = %+v", m.mail)
 		}
 		// A verification code is no reset code, nor the other way round.
-		if _, err := f.svc.Verify(ctx, "a@example.com", code); !isCode(err, "invalid_code") {
+		if _, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse"); !isCode(err, "invalid_code") {
 			t.Errorf("reset code used to verify: %v", err)
 		}
 		if err := f.svc.Reset(ctx, "a@example.com", code, "a brand new secret"); err != nil {
@@ -120,10 +120,10 @@ func TestResendReplacesTheCode(t *testing.T) {
 	if m.count != 2 || m.env.Type != events.TypeVerificationCode || m.mail.Code == old {
 		t.Fatalf("after resend: %d mails, last %s with code %s (old %s)", m.count, m.env.Type, m.mail.Code, old)
 	}
-	if _, err := f.svc.Verify(ctx, "a@example.com", old); !isCode(err, "invalid_code") {
+	if _, err := f.svc.Verify(ctx, "a@example.com", old, "correct horse"); !isCode(err, "invalid_code") {
 		t.Errorf("the replaced code: %v", err)
 	}
-	if _, err := f.svc.Verify(ctx, "a@example.com", m.mail.Code); err != nil {
+	if _, err := f.svc.Verify(ctx, "a@example.com", m.mail.Code, "correct horse"); err != nil {
 		t.Errorf("the new code: %v", err)
 	}
 	// Verified now: a resend mails nothing.

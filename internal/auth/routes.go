@@ -39,7 +39,8 @@ func routes(log *slog.Logger, svc *service, metrics *httpapi.Metrics) http.Handl
 	mux.Handle("PUT /v1/admin/users/{id}/roles/{role}", handleAdminRole(log, svc, true))
 	mux.Handle("DELETE /v1/admin/users/{id}/roles/{role}", handleAdminRole(log, svc, false))
 	mux.Handle("GET /.well-known/jwks.json", handleJWKS(svc))
-	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(svc.cfg.Issuer, svc.signer.Algorithms()))
+	mux.Handle("GET /.well-known/oauth-authorization-server", handleServerMetadata(svc.cfg.Issuer))
+	mux.Handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(log))
 	trusted := svc.cfg.TrustedProxies
 	return httpapi.Stack{Log: log, Metrics: metrics, Tracing: svc.cfg.Tracing,
 		Wrap: func(h http.Handler) http.Handler { return withClientInfo(trusted, h) }}.Handler(mux)

@@ -32,6 +32,8 @@
 //	AUTH_THROTTLE_<ACTION> see DefaultLimits         e.g. AUTH_THROTTLE_LOGIN=ip=30/10m,account=10/1h;
 //	                                                 actions REGISTER VERIFY RESEND LOGIN REFRESH FORGOT RESET
 //	AUTH_TRUSTED_PROXIES   (none)                    addresses/CIDRs whose X-Forwarded-For is believed
+//	AUTH_HASH_CONCURRENCY  GOMAXPROCS                password hashes computed at once (each holds 19 MiB), 1–1024
+//	AUTH_HASH_WAIT         5s                        how long a request waits for a hashing slot before 503 (0s: not at all; ≤ 1m)
 package auth
 
 import (
@@ -126,6 +128,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners)
 	if err != nil {
 		return err
 	}
+	metrics.watchHashes(svc.hashes)
 
 	lc := launch.Lifecycle{Log: log}
 	lc.Serve("http", ln.Public, routes(log, svc, httpMetrics))

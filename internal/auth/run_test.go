@@ -172,7 +172,7 @@ func TestRunServesTheFlowThroughKafka(t *testing.T) {
 		t.Errorf("headers = %v", headers)
 	}
 
-	status, body := post(t, srv.url+"/v1/auth/verify", `{"email":"a@example.com","code":"`+d.Mail.Code+`"}`)
+	status, body := post(t, srv.url+"/v1/auth/verify", `{"email":"a@example.com","code":"`+d.Mail.Code+`","password":"correct horse"}`)
 	var tok tokenResponse
 	if err := json.Unmarshal(body, &tok); err != nil || status != 200 {
 		t.Fatalf("verify: %d %s", status, body)

@@ -29,6 +29,13 @@ var (
 	errInvalidToken       = apperr.New(apperr.Unauthenticated, "invalid_token", "the access token is missing, invalid or expired")
 )
 
+// errRegisterAgain answers the right verification code with a password that
+// is not the one of the registration the code was mailed for: someone else
+// may have registered the address since (docs/security.md, "Pre-hijacking").
+// Only the holder of the code ever sees it.
+var errRegisterAgain = apperr.New(apperr.Invalid, "register_again",
+	"the password is not the one this code's registration was made with; enter that password, or register again with POST /v1/auth/register to get a new code")
+
 // codeErrors are the answers to a right code that can no longer be used;
 // each says where a new code comes from.
 var codeErrors = map[string]struct{ expired, burned error }{
@@ -72,6 +79,9 @@ type service struct {
 	log      *slog.Logger
 	cfg      serviceConfig
 	admins   []string // cfg.AdminEmails normalised
+	// hashes bounds the password hashes computed at once; every hash a
+	// request makes goes through it (hashPassword, checkPassword).
+	hashes *hashGate
 	// dummyHash is checked against when the email is unknown, so a login
 	// takes as long whether or not the account exists.
 	dummyHash string
@@ -119,8 +129,31 @@ func newService(store *Store, signer *tokens.Signer, log *slog.Logger, cfg servi
 		log:       log,
 		cfg:       cfg,
 		admins:    cfg.adminEmails(),
+		hashes:    newHashGate(cfg.HashConcurrency, cfg.HashWait, cfg.Metrics.hashBusy),
 		dummyHash: dummy,
 	}, nil
+}
+
+// hashPassword hashes a new password with the service's parameters, in a
+// slot of the hash gate.
+func (s *service) hashPassword(ctx context.Context, password string) (string, error) {
+	release, err := s.hashes.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return hashPassword(password, s.cfg.Argon2, s.cfg.Rand)
+}
+
+// checkPassword checks password against a stored hash, in a slot of the
+// hash gate.
+func (s *service) checkPassword(ctx context.Context, password, hash string) (bool, error) {
+	release, err := s.hashes.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return checkPassword(password, hash)
 }
 
 func (s *service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -136,10 +169,12 @@ func (s *service) newID() (string, error) {
 //   - new address: user (pending), code MAC and the mail event are written in
 //     one transaction;
 //   - pending address: the newest registration's password and locale replace
-//     the old ones and a fresh code supersedes the old one (so an attacker who
-//     registered someone's address first does not keep a password on the
-//     account the owner then verifies) — unless the address had its fill of
-//     mail (mailAllowed), in which case nothing changes;
+//     the old ones and a fresh code supersedes the old one — unless the
+//     address had its fill of mail (mailAllowed), in which case nothing
+//     changes. Verify then takes the code together with the password, and
+//     activates only if it is the pending one: whoever registered last, the
+//     account gets the password of the person who holds the code
+//     (docs/security.md, "Pre-hijacking");
 //   - verified address: nothing happens (the password is hashed all the same,
 //     so the answer takes about as long).
 func (s *service) Register(ctx context.Context, email, password, locale string) error {
@@ -173,7 +208,7 @@ func (s *service) RegisterNamed(ctx context.Context, email, password, locale, na
 	if err := s.throttle(ctx, ActRegister, email); err != nil {
 		return err
 	}
-	hash, err := hashPassword(password, s.cfg.Argon2, s.cfg.Rand)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -210,7 +245,12 @@ func (s *service) RegisterNamed(ctx context.Context, email, password, locale, na
 				userID, outcome = u.ID, "ignored_mail_limit"
 				return err
 			}
-			if err := tx.UpdatePending(ctx, u.ID, hash, locale, now); err != nil {
+			if err := tx.UpdatePending(ctx, u.ID, hash, locale, now); apperr.Is(err, apperr.NotFound) {
+				// Verified since it was read (PostgreSQL's READ COMMITTED):
+				// as for any verified address, nothing happens.
+				userID, outcome = u.ID, "ignored_verified"
+				return nil
+			} else if err != nil {
 				return err
 			}
 			if err := tx.SetPendingName(ctx, u.ID, name); err != nil {
@@ -347,24 +387,28 @@ func (s *service) issueCode(ctx context.Context, tx *Tx, u User, purpose string,
 //   - code_expired: the right code, too late.
 //
 // The last two are told only to someone holding the right code, so they
-// leak nothing to a guesser.
+// leak nothing to a guesser. A wrong code costs the same work whatever the
+// address — unknown, without a live code, or with one: the same one-row
+// look-up of the same shape (LatestCodeByEmail), the same MAC, and one
+// transaction that counts the try (on no row when there is no code) and
+// audits it (rejectCode) — so its timing does not tell either.
 func (s *service) checkCode(ctx context.Context, email, purpose, code string, now time.Time) (User, Code, error) {
-	u, err := s.store.UserByEmail(ctx, email)
-	if apperr.Is(err, apperr.NotFound) {
-		return User{}, Code{}, errInvalidCode
-	}
+	c, err := s.store.LatestCodeByEmail(ctx, email, purpose)
 	if err != nil {
 		return User{}, Code{}, err
 	}
-	c, err := s.store.LatestCode(ctx, u.ID, purpose)
-	if apperr.Is(err, apperr.NotFound) {
-		return User{}, Code{}, errInvalidCode
-	}
-	if err != nil {
-		return User{}, Code{}, err
-	}
-	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purpose, u.ID, code)), []byte(c.MAC)) {
-		if err := s.store.AddCodeAttempt(ctx, c.ID); err != nil {
+	// For an unknown address or no code the MAC is computed all the same,
+	// and matches nothing (c.MAC is noMAC).
+	if !hmac.Equal([]byte(codeMAC(s.cfg.CodeSecret, purpose, c.UserID, code)), []byte(c.MAC)) {
+		reason := "wrong_code"
+		switch {
+		case c.UserID == noUserID:
+			reason = "unknown_email"
+		case c.ID == 0:
+			reason = "no_code"
+		}
+		// With no code, c.ID is 0: the try is counted against no row.
+		if err := s.rejectCode(ctx, c.ID, email, purpose, reason); err != nil {
 			return User{}, Code{}, err
 		}
 		return User{}, Code{}, errInvalidCode
@@ -377,10 +421,36 @@ func (s *service) checkCode(ctx context.Context, email, purpose, code string, no
 	case !now.Before(c.ExpiresAt):
 		return User{}, Code{}, codeErrors[purpose].expired
 	}
+	// Only the holder of the right code gets this far: reading the whole
+	// account now tells no one anything.
+	u, err := s.store.UserByID(ctx, c.UserID)
+	if apperr.Is(err, apperr.NotFound) {
+		return User{}, Code{}, errInvalidCode // the account went since the look-up
+	} else if err != nil {
+		return User{}, Code{}, err
+	}
 	if s.beforeConsume != nil {
 		s.beforeConsume()
 	}
 	return u, c, nil
+}
+
+// rejectCode counts a refused code submission as one wrong try against
+// codeID (0: there is no live code, and the statement changes no row) and
+// audits it, in one transaction: every refusal commits once, whatever the
+// address. The audit row names the address only, never the account, so it
+// is the same row for every address. It shares the transaction, so, unlike
+// other events, a failure to write it fails the request (as the count's
+// would).
+func (s *service) rejectCode(ctx context.Context, codeID int64, email, purpose, reason string) error {
+	rec := s.auditRecord(ctx, auditEvent{Event: evCodeRejected, Email: email,
+		Detail: map[string]string{"purpose": purpose, "reason": reason}})
+	return s.store.InTx(ctx, func(tx *Tx) error {
+		if err := tx.AddCodeAttempt(ctx, codeID); err != nil {
+			return err
+		}
+		return tx.InsertAudit(ctx, rec)
+	})
 }
 
 // parseEmailAndCode checks the two fields every code submission has.
@@ -397,10 +467,34 @@ func parseEmailAndCode(email, code string) (string, string, fieldErrors) {
 	return email, code, bad
 }
 
-// Verify consumes the newest verification code of the account, activates it
-// and logs it in, starting a refresh family; see checkCode for the failures.
-func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error) {
+// parseGivenPassword checks a password that is compared, not stored (login,
+// verify): present, and short enough to bound the hashing work — no stored
+// password is longer (maxPasswordLen characters of up to 4 bytes).
+func parseGivenPassword(password string) string {
+	switch {
+	case password == "":
+		return "is required"
+	case len(password) > 4*maxPasswordLen:
+		return "must be at most 128 characters"
+	}
+	return ""
+}
+
+// Verify proves the address of a pending account with the newest code
+// mailed to it and the password it was registered with, activates the
+// account and logs it in, starting a refresh family. See checkCode for the
+// code's failures; a password that is not the pending one is 400
+// register_again (counted as a wrong try): only a password chosen by
+// whoever holds the code can become the account's. The activation is
+// conditional on the password hash still being the one checked, so a
+// registration that replaces it in the meantime makes this one fail
+// (invalid_code: its code is superseded) instead of activating the
+// newcomer's password.
+func (s *service) Verify(ctx context.Context, email, code, password string) (Tokens, error) {
 	email, code, bad := parseEmailAndCode(email, code)
+	if msg := parseGivenPassword(password); msg != "" {
+		bad.add("password", msg)
+	}
 	if err := bad.err(); err != nil {
 		return Tokens{}, err
 	}
@@ -411,6 +505,16 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 	u, c, err := s.checkCode(ctx, email, purposeVerify, code, now)
 	if err != nil {
 		return Tokens{}, err
+	}
+	ok, err := s.checkPassword(ctx, password, u.PasswordHash)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if !ok {
+		if err := s.rejectCode(ctx, c.ID, u.Email, purposeVerify, "password_mismatch"); err != nil {
+			return Tokens{}, err
+		}
+		return Tokens{}, errRegisterAgain
 	}
 	var refresh, family string
 	err = s.store.InTx(ctx, func(tx *Tx) error {
@@ -423,8 +527,12 @@ func (s *service) Verify(ctx context.Context, email, code string) (Tokens, error
 		if !ok {
 			return errInvalidCode
 		}
-		if err := tx.Activate(ctx, u.ID, now); err != nil {
+		ok, err = tx.ActivateWithHash(ctx, u.ID, u.PasswordHash, now)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return errInvalidCode // a newer registration replaced the password and the code
 		}
 		if !u.Verified() { // the account is real now: others may show its name
 			if err := s.publishUser(ctx, tx, u, now); err != nil {
@@ -454,11 +562,8 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 	if msg != "" {
 		bad.add("email", msg)
 	}
-	if password == "" {
-		bad.add("password", "is required")
-	} else if len(password) > 4*maxPasswordLen {
-		// Bounds the hashing work: no stored password is this long.
-		bad.add("password", "must be at most 128 characters")
+	if msg := parseGivenPassword(password); msg != "" {
+		bad.add("password", msg)
 	}
 	if err := bad.err(); err != nil {
 		return Tokens{}, err
@@ -472,14 +577,16 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if apperr.Is(err, apperr.NotFound) {
-		_, _ = checkPassword(password, s.dummyHash)
+		if _, err := s.checkPassword(ctx, password, s.dummyHash); err != nil {
+			return Tokens{}, err // busy: the same answer as for a known address
+		}
 		failed("", "unknown_email")
 		return Tokens{}, errInvalidCredentials
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	ok, err := checkPassword(password, u.PasswordHash)
+	ok, err := s.checkPassword(ctx, password, u.PasswordHash)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -506,7 +613,7 @@ func (s *service) Login(ctx context.Context, email, password string) (Tokens, er
 // rehash upgrades a hash made with weaker parameters; a failure costs
 // nothing but the upgrade, so it is logged and the login goes on.
 func (s *service) rehash(ctx context.Context, userID, password string, now time.Time) {
-	hash, err := hashPassword(password, s.cfg.Argon2, s.cfg.Rand)
+	hash, err := s.hashPassword(ctx, password)
 	if err == nil {
 		err = s.store.SetPasswordHash(ctx, userID, hash, now)
 	}

@@ -61,7 +61,7 @@ func TestRegisterWritesUserCodeAndMailInOneTransaction(t *testing.T) {
 			t.Errorf("stored code %q is not the HMAC of the code", c.MAC)
 		}
 		// And the mailed code is the one that verifies.
-		if _, err := f.svc.Verify(ctx, u.Email, m.mail.Code); err != nil {
+		if _, err := f.svc.Verify(ctx, u.Email, m.mail.Code, "correct horse"); err != nil {
 			t.Errorf("the mailed code does not verify: %v", err)
 		}
 	})
@@ -86,6 +86,10 @@ func TestRegisterLeavesNothingWhenTheTransactionFails(t *testing.T) {
 	})
 }
 
+// A second registration of a pending address replaces its password and
+// supersedes its code; the newest code verifies only with the newest
+// password, so the account never gets a password its code holder did not
+// choose.
 func TestRegisterPendingAgainReplacesPasswordAndCode(t *testing.T) {
 	f := sqliteFixture(t)
 	ctx := context.Background()
@@ -98,11 +102,14 @@ func TestRegisterPendingAgainReplacesPasswordAndCode(t *testing.T) {
 	if m.count != 2 || second == first || m.mail.Locale != "ru" {
 		t.Fatalf("second registration: %d mails, code %s (first %s), locale %s", m.count, second, first, m.mail.Locale)
 	}
-	if _, err := f.svc.Verify(ctx, "a@example.com", first); !isCode(err, "invalid_code") {
+	if _, err := f.svc.Verify(ctx, "a@example.com", first, "correct horse"); !isCode(err, "invalid_code") {
 		t.Errorf("superseded code: err = %v, want invalid_code", err)
 	}
-	if _, err := f.svc.Verify(ctx, "a@example.com", second); err != nil {
-		t.Fatalf("newest code: %v", err)
+	if _, err := f.svc.Verify(ctx, "a@example.com", second, "correct horse"); !isCode(err, "register_again") {
+		t.Errorf("newest code with the first password: err = %v, want register_again", err)
+	}
+	if _, err := f.svc.Verify(ctx, "a@example.com", second, "second password"); err != nil {
+		t.Fatalf("newest code with the newest password: %v", err)
 	}
 	if _, err := f.svc.Login(ctx, "a@example.com", "correct horse"); !isCode(err, "invalid_credentials") {
 		t.Errorf("first password: err = %v, want invalid_credentials", err)
@@ -110,6 +117,72 @@ func TestRegisterPendingAgainReplacesPasswordAndCode(t *testing.T) {
 	if _, err := f.svc.Login(ctx, "a@example.com", "second password"); err != nil {
 		t.Errorf("newest password: %v", err)
 	}
+}
+
+// A password that is not the pending one is refused with register_again,
+// changes nothing, counts as a wrong try and is audited; the code still
+// verifies with the right password until the tries are used up.
+func TestVerifyNeedsThePendingPassword(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		code := f.register(t, "a@example.com")
+		for range maxCodeAttempts - 1 {
+			if _, err := f.svc.Verify(ctx, "a@example.com", code, "not my password"); !isCode(err, "register_again") {
+				t.Fatalf("wrong password: err = %v, want register_again", err)
+			}
+		}
+		u, err := f.svc.store.UserByEmail(ctx, "a@example.com")
+		if err != nil || u.Verified() {
+			t.Fatalf("after wrong passwords: %+v, %v; want still pending", u, err)
+		}
+		recs, err := f.svc.store.AuditEvents(ctx, "", 1)
+		if err != nil || len(recs) != 1 || recs[0].Event != evCodeRejected || recs[0].Detail["reason"] != "password_mismatch" {
+			t.Errorf("audit = %+v, %v; want code_rejected for password_mismatch", recs, err)
+		}
+		if _, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse"); err != nil {
+			t.Fatalf("the right password after %d wrong ones: %v", maxCodeAttempts-1, err)
+		}
+
+		g := newFixture(t, db)
+		code = g.register(t, "b@example.com")
+		for range maxCodeAttempts {
+			_, _ = g.svc.Verify(ctx, "b@example.com", code, "not my password")
+		}
+		if _, err := g.svc.Verify(ctx, "b@example.com", code, "correct horse"); !isCode(err, "code_attempts_exceeded") {
+			t.Errorf("after %d wrong passwords: err = %v, want code_attempts_exceeded", maxCodeAttempts, err)
+		}
+	})
+}
+
+// A registration that replaces the password between the checks of a
+// verification and its transaction makes the verification fail: the
+// account is never activated with a password other than the one checked.
+func TestVerifyLosesToARegistrationInTheMeantime(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		code := f.register(t, "a@example.com")
+		f.svc.beforeConsume = func() {
+			f.svc.beforeConsume = nil
+			if err := f.svc.Register(ctx, "a@example.com", "attacker password", ""); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse"); !isCode(err, "invalid_code") {
+			t.Fatalf("verify overtaken by a registration: err = %v, want invalid_code", err)
+		}
+		u, err := f.svc.store.UserByEmail(ctx, "a@example.com")
+		if err != nil || u.Verified() {
+			t.Fatalf("user = %+v, %v; want still pending", u, err)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM one_time_codes WHERE used_at IS NOT NULL"); n != 0 {
+			t.Errorf("%d codes consumed by a verification that failed", n)
+		}
+		if n := count(t, db, "SELECT COUNT(*) FROM refresh_tokens"); n != 0 {
+			t.Errorf("%d refresh tokens issued by a verification that failed", n)
+		}
+	})
 }
 
 func TestRegisterVerifiedAddressChangesNothing(t *testing.T) {
@@ -144,7 +217,7 @@ func TestRegisterIssuesAtMostFiveCodesAnHour(t *testing.T) {
 	}
 	// Nothing changed with the refused registration: the last code still
 	// goes with the last accepted password.
-	if _, err := f.svc.Verify(ctx, "a@example.com", capped.mail.Code); err != nil {
+	if _, err := f.svc.Verify(ctx, "a@example.com", capped.mail.Code, "correct horse"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Login(ctx, "a@example.com", "correct horse"); err != nil {
@@ -182,7 +255,7 @@ func TestVerifyCodeExpiry(t *testing.T) {
 			f := sqliteFixture(t)
 			code := f.register(t, "a@example.com")
 			f.clock.Advance(tc.elapsed)
-			_, err := f.svc.Verify(context.Background(), "a@example.com", code)
+			_, err := f.svc.Verify(context.Background(), "a@example.com", code, "correct horse")
 			if tc.want == "" && err != nil || tc.want != "" && !isCode(err, tc.want) {
 				t.Errorf("after %s: err = %v, want %q", tc.elapsed, err, tc.want)
 			}
@@ -209,11 +282,11 @@ func TestVerifyWrongTriesBurnTheCode(t *testing.T) {
 				wrong = "000001"
 			}
 			for i := range tc.wrong {
-				if _, err := f.svc.Verify(ctx, "a@example.com", wrong); !isCode(err, "invalid_code") {
+				if _, err := f.svc.Verify(ctx, "a@example.com", wrong, "correct horse"); !isCode(err, "invalid_code") {
 					t.Fatalf("wrong try %d: err = %v, want invalid_code", i+1, err)
 				}
 			}
-			_, err := f.svc.Verify(ctx, "a@example.com", code)
+			_, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse")
 			if tc.want == "" && err != nil || tc.want != "" && !isCode(err, tc.want) {
 				t.Errorf("right code after %d wrong tries: err = %v, want %q", tc.wrong, err, tc.want)
 			}
@@ -228,10 +301,10 @@ func TestVerifyIsSingleUse(t *testing.T) {
 	f := sqliteFixture(t)
 	ctx := context.Background()
 	code := f.register(t, "a@example.com")
-	if _, err := f.svc.Verify(ctx, "a@example.com", code); err != nil {
+	if _, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Verify(ctx, "a@example.com", code); !isCode(err, "invalid_code") {
+	if _, err := f.svc.Verify(ctx, "a@example.com", code, "correct horse"); !isCode(err, "invalid_code") {
 		t.Errorf("second use: err = %v, want invalid_code", err)
 	}
 }
@@ -240,8 +313,8 @@ func TestVerifyUnknownAddressAnswersLikeAWrongCode(t *testing.T) {
 	f := sqliteFixture(t)
 	ctx := context.Background()
 	f.register(t, "known@example.com")
-	_, unknown := f.svc.Verify(ctx, "nobody@example.com", "123456")
-	_, wrong := f.svc.Verify(ctx, "known@example.com", "999999")
+	_, unknown := f.svc.Verify(ctx, "nobody@example.com", "123456", "correct horse")
+	_, wrong := f.svc.Verify(ctx, "known@example.com", "999999", "correct horse")
 	if !isCode(unknown, "invalid_code") || unknown.Error() != wrong.Error() {
 		t.Errorf("unknown address: %v; wrong code: %v; want the same invalid_code", unknown, wrong)
 	}
@@ -264,7 +337,7 @@ func TestVerifyParallelSubmissionsSucceedOnce(t *testing.T) {
 		f.svc.beforeConsume = func() { arrived.Done(); arrived.Wait() }
 		for range n {
 			wg.Go(func() {
-				_, err := f.svc.Verify(context.Background(), "a@example.com", code)
+				_, err := f.svc.Verify(context.Background(), "a@example.com", code, "correct horse")
 				mu.Lock()
 				defer mu.Unlock()
 				if err == nil {
@@ -302,7 +375,7 @@ func TestVerifyParallelWrongTriesAreAllCounted(t *testing.T) {
 		for range maxCodeAttempts - 1 {
 			wg.Go(func() {
 				<-gate
-				_, _ = f.svc.Verify(context.Background(), "a@example.com", wrong)
+				_, _ = f.svc.Verify(context.Background(), "a@example.com", wrong, "correct horse")
 			})
 		}
 		close(gate)
@@ -311,7 +384,7 @@ func TestVerifyParallelWrongTriesAreAllCounted(t *testing.T) {
 			t.Errorf("attempts = %d after %d parallel wrong tries", n, maxCodeAttempts-1)
 		}
 		// One try is left, and the right code takes it.
-		if _, err := f.svc.Verify(context.Background(), "a@example.com", code); err != nil {
+		if _, err := f.svc.Verify(context.Background(), "a@example.com", code, "correct horse"); err != nil {
 			t.Errorf("right code with one try left: %v", err)
 		}
 	})

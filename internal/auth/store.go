@@ -213,6 +213,20 @@ func (q queries) Activate(ctx context.Context, id string, now time.Time) error {
 	return translate(err, "user")
 }
 
+// ActivateWithHash marks a user verified if its password hash is still
+// hash (a compare-and-swap: a concurrent registration that replaced the
+// password makes it change nothing) and reports whether it matched. An
+// active user with that hash stays active, its verified_at kept.
+func (q queries) ActivateWithHash(ctx context.Context, id, hash string, now time.Time) (bool, error) {
+	res, err := q.q.ExecContext(ctx, `UPDATE users SET status = 'active', verified_at = COALESCE(verified_at, $1), updated_at = $1
+		WHERE id = $2 AND password_hash = $3`, dbTime(now), id, hash)
+	if err != nil {
+		return false, translate(err, "user")
+	}
+	n, err := res.RowsAffected()
+	return n == 1, translate(err, "user")
+}
+
 // SetPasswordHash replaces a user's password hash (a re-hash with stronger
 // parameters, for now).
 func (q queries) SetPasswordHash(ctx context.Context, id, hash string, now time.Time) error {
@@ -245,6 +259,48 @@ func (q queries) LatestCode(ctx context.Context, userID, purpose string) (Code, 
 		c.UsedAt = used.Time.UTC()
 	}
 	return c, nil
+}
+
+// Placeholders of LatestCodeByEmail for what does not exist, of the sizes
+// of the real values: no user has the nil UUID (ids are UUIDv7), and no MAC
+// (64 hex digits) is 64 dashes.
+const (
+	noUserID = "00000000-0000-0000-0000-000000000000"
+	noMAC    = "----------------------------------------------------------------"
+)
+
+// LatestCodeByEmail reads, in one statement, the newest code for purpose of
+// the account of email, with the account's id as UserID. The statement
+// returns one row of one shape whatever exists: for an unknown address
+// UserID is noUserID, for no code ID is 0 and MAC noMAC, so an unknown
+// address costs what a known one does, on the wire and in the scan
+// (checkCode: its timing must not tell them apart).
+func (q queries) LatestCodeByEmail(ctx context.Context, email, purpose string) (Code, error) {
+	var (
+		c                          Code
+		expires, used, codeCreated sql.NullTime
+	)
+	err := q.q.QueryRowContext(ctx, `SELECT COALESCE(u.id, $3), COALESCE(c.id, 0), COALESCE(c.code_mac, $4), COALESCE(c.attempts, 0),
+			c.expires_at, c.used_at, c.created_at
+		FROM (SELECT CAST($1 AS TEXT) AS email) AS q
+		LEFT JOIN users u ON u.email = q.email
+		LEFT JOIN one_time_codes c ON c.id = (SELECT id FROM one_time_codes WHERE user_id = u.id AND purpose = $2 ORDER BY id DESC LIMIT 1)`,
+		email, purpose, noUserID, noMAC).
+		Scan(&c.UserID, &c.ID, &c.MAC, &c.Attempts, &expires, &used, &codeCreated)
+	if err != nil {
+		return Code{}, translate(err, "one-time code")
+	}
+	c.Purpose = purpose
+	c.ExpiresAt, c.UsedAt, c.CreatedAt = utcOrZero(expires), utcOrZero(used), utcOrZero(codeCreated)
+	return c, nil
+}
+
+// utcOrZero is t in UTC, or the zero time for NULL.
+func utcOrZero(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
 }
 
 // ConsumeCode marks a code used if it is still unused and not burned, in one

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,39 @@ func TestStoreContract(t *testing.T) {
 			}
 			if err := s.SetPasswordHash(ctx, uuid.NewString(), "x", later); !apperr.Is(err, apperr.NotFound) {
 				t.Errorf("SetPasswordHash of nobody: err = %v, want not found", err)
+			}
+		})
+
+		t.Run("latest code by email", func(t *testing.T) {
+			u := newUser("both@example.com")
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := s.LatestCodeByEmail(ctx, "nobody@example.com", purposeVerify); err != nil || c.UserID != noUserID || c.ID != 0 || c.MAC != noMAC {
+				t.Errorf("unknown address: %+v %v, want the placeholders", c, err)
+			}
+			if c, err := s.LatestCodeByEmail(ctx, u.Email, purposeVerify); err != nil || c.UserID != u.ID || c.ID != 0 || c.MAC != noMAC {
+				t.Errorf("no code: %+v %v, want the user's id and the placeholders", c, err)
+			}
+			for i, mac := range []string{"mac-a", "mac-b"} {
+				c := Code{UserID: u.ID, Purpose: purposeVerify, MAC: mac, ExpiresAt: start.Add(10 * time.Minute), CreatedAt: start.Add(time.Duration(i) * time.Minute)}
+				if err := s.InsertCode(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			latest, err := s.LatestCode(ctx, u.ID, purposeVerify)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddCodeAttempt(ctx, latest.ID); err != nil {
+				t.Fatal(err)
+			}
+			latest.Attempts++
+			if c, err := s.LatestCodeByEmail(ctx, u.Email, purposeVerify); err != nil || !reflect.DeepEqual(c, latest) {
+				t.Errorf("LatestCodeByEmail = %+v, %v; want %+v", c, err, latest)
+			}
+			if c, _ := s.LatestCodeByEmail(ctx, u.Email, purposeReset); c.ID != 0 {
+				t.Errorf("another purpose's code: %+v", c)
 			}
 		})
 

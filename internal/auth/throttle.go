@@ -232,18 +232,8 @@ func ipSubject(ip netip.Addr) string {
 	return ip.Unmap().String()
 }
 
-// throttledError carries how long the client should wait.
-type throttledError struct{ retryAfter time.Duration }
-
-func (e *throttledError) Error() string { return "throttled for " + e.retryAfter.String() }
-
-// retryAfterSeconds is the Retry-After value: whole seconds, at least 1.
-func (e *throttledError) retryAfterSeconds() int {
-	return max(1, int(math.Ceil(e.retryAfter.Seconds())))
-}
-
 func errThrottled(wait time.Duration) error {
-	e := &throttledError{retryAfter: wait}
+	e := &retryAfterError{after: wait}
 	return &apperr.Error{
 		Kind: apperr.RateLimited, Code: "too_many_requests",
 		Message: fmt.Sprintf("too many attempts; try again in %d seconds", e.retryAfterSeconds()),

@@ -182,7 +182,7 @@ func TestClientIP(t *testing.T) {
 // succeed, only reach the throttle.
 var throttleBodies = map[Action]struct{ path, body string }{
 	ActRegister: {"/v1/auth/register", `{"email":"%s","password":"correct horse"}`},
-	ActVerify:   {"/v1/auth/verify", `{"email":"%s","code":"123456"}`},
+	ActVerify:   {"/v1/auth/verify", `{"email":"%s","code":"123456","password":"correct horse"}`},
 	ActResend:   {"/v1/auth/verify/resend", `{"email":"%s"}`},
 	ActLogin:    {"/v1/auth/login", `{"email":"%s","password":"correct horse"}`},
 	ActRefresh:  {"/v1/auth/refresh", `%.0s{"refresh_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`},

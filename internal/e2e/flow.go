@@ -100,10 +100,18 @@ type Tokens struct {
 var codeRE = regexp.MustCompile(`\b\d{6}\b`)
 
 // WaitForCode polls the mail API until a mail to addr arrives and returns
-// the six-digit code in its text part.
+// the six-digit code in its text part (of the newest mail, if several).
 func (e Env) WaitForCode(t testing.TB, addr string, timeout time.Duration) string {
 	t.Helper()
-	text := e.WaitForMail(t, addr, "", timeout)
+	return e.WaitForNthCode(t, addr, 1, timeout)
+}
+
+// WaitForNthCode polls the mail API until n mails to addr have arrived and
+// returns the code of the newest: the code a person would read after the
+// n-th mail.
+func (e Env) WaitForNthCode(t testing.TB, addr string, n int, timeout time.Duration) string {
+	t.Helper()
+	text := e.waitForMails(t, addr, "", n, timeout)
 	code := codeRE.FindString(text)
 	if code == "" {
 		t.Fatalf("mail to %s holds no six-digit code: %q", addr, text)
@@ -114,6 +122,13 @@ func (e Env) WaitForCode(t testing.TB, addr string, timeout time.Duration) strin
 // WaitForMail polls the mail API until a mail to addr whose subject
 // contains subject arrives (the newest such), and returns its text part.
 func (e Env) WaitForMail(t testing.TB, addr, subject string, timeout time.Duration) string {
+	t.Helper()
+	return e.waitForMails(t, addr, subject, 1, timeout)
+}
+
+// waitForMails polls until n mails to addr with subject in their subject
+// have arrived, and returns the newest one's text part.
+func (e Env) waitForMails(t testing.TB, addr, subject string, n int, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -127,24 +142,36 @@ func (e Env) WaitForMail(t testing.TB, addr, subject string, timeout time.Durati
 		r := e.Do(t, http.MethodGet, e.MailURL+"/api/v1/search?query="+url.QueryEscape("to:"+addr), nil, "")
 		if r.Status == http.StatusOK {
 			r.JSON(t, &list)
+			var ids []string // newest first, as both APIs list them
 			for _, m := range list.Messages {
 				if !strings.Contains(m.Subject, subject) {
 					continue
 				}
 				for _, to := range m.To {
 					if strings.EqualFold(to.Address, addr) {
-						var msg struct{ Text string }
-						e.Do(t, http.MethodGet, e.MailURL+"/api/v1/message/"+m.ID, nil, "").JSON(t, &msg)
-						return msg.Text
+						ids = append(ids, m.ID)
+						break
 					}
 				}
 			}
+			if len(ids) >= n {
+				var msg struct{ Text string }
+				e.Do(t, http.MethodGet, e.MailURL+"/api/v1/message/"+ids[0], nil, "").JSON(t, &msg)
+				return msg.Text
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no mail to %s with %q in its subject within %s", addr, subject, timeout)
+			t.Fatalf("no %d mails to %s with %q in their subject within %s", n, addr, subject, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Verify submits a code with the password addr was registered with (auth
+// activates the account only when both match the newest registration).
+func (e Env) Verify(t testing.TB, addr, code, password string) Response {
+	t.Helper()
+	return e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/verify", map[string]string{"email": addr, "code": code, "password": password}, "")
 }
 
 // Register registers addr and returns the status.
@@ -160,7 +187,7 @@ func (e Env) SignUp(t testing.TB, addr, password string) Tokens {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}
 	code := e.WaitForCode(t, addr, 60*time.Second)
-	r := e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/verify", map[string]string{"email": addr, "code": code}, "")
+	r := e.Verify(t, addr, code, password)
 	if r.Status != http.StatusOK {
 		t.Fatalf("verify: %d %s", r.Status, r.Body)
 	}
@@ -184,11 +211,11 @@ func (e Env) Walkthrough(t *testing.T) {
 		t.Fatalf("login before verify: want 403, got %d %s", r.Status, r.Body)
 	}
 	code := e.WaitForCode(t, addr, 60*time.Second)
-	r := e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/verify", map[string]string{"email": addr, "code": code}, "")
+	r := e.Verify(t, addr, code, password)
 	if r.Status != http.StatusOK {
 		t.Fatalf("verify: %d %s", r.Status, r.Body)
 	}
-	if r := e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/verify", map[string]string{"email": addr, "code": code}, ""); r.Status < 400 || r.Status >= 500 {
+	if r := e.Verify(t, addr, code, password); r.Status < 400 || r.Status >= 500 {
 		t.Fatalf("second use of the code: want 4xx, got %d %s", r.Status, r.Body)
 	}
 	if r := e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/login", map[string]string{"email": addr, "password": "wrong password!"}, ""); r.Status != http.StatusUnauthorized {
@@ -264,6 +291,59 @@ func (e Env) Walkthrough(t *testing.T) {
 			t.Errorf("forged token %q: want 401, got %d %s", name, r.Status, r.Body)
 		}
 	}
+
+	e.PreHijacking(t)
+}
+
+// PreHijacking registers one address twice before it is verified — by its
+// owner and by an attacker who cannot read its mail — in both orders, and
+// checks that the account ends with the owner's password only (issue 11,
+// finding 2): verify takes the password with the code, and the newest code
+// verifies only with the newest registration's password.
+func (e Env) PreHijacking(t *testing.T) {
+	const victim, attacker = "the victim's own password", "the attacker's password"
+	expect := func(r Response, status int, code, what string) {
+		t.Helper()
+		var p struct{ Code string }
+		_ = json.Unmarshal(r.Body, &p)
+		if r.Status != status || p.Code != code {
+			t.Fatalf("%s: want %d %s, got %d %s", what, status, code, r.Status, r.Body)
+		}
+	}
+	register := func(addr, password, who string) {
+		t.Helper()
+		expect(e.Register(t, addr, password), http.StatusAccepted, "", who+" registers")
+	}
+	login := func(addr string) {
+		t.Helper()
+		expect(e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/login", map[string]string{"email": addr, "password": attacker}, ""),
+			http.StatusUnauthorized, "invalid_credentials", "the attacker logs in")
+		expect(e.Do(t, http.MethodPost, e.AuthURL+"/v1/auth/login", map[string]string{"email": addr, "password": victim}, ""),
+			http.StatusOK, "", "the victim logs in")
+	}
+
+	// Victim first: the attacker's registration replaces the pending
+	// password and mails the victim a new code; the victim's password does
+	// not go with it, so the victim registers again.
+	addr := fmt.Sprintf("prehijack-a-%d@example.com", time.Now().UnixNano())
+	register(addr, victim, "the victim")
+	own := e.WaitForNthCode(t, addr, 1, 60*time.Second)
+	register(addr, attacker, "the attacker")
+	newest := e.WaitForNthCode(t, addr, 2, 60*time.Second)
+	expect(e.Verify(t, addr, own, victim), http.StatusBadRequest, "invalid_code", "the victim's superseded code")
+	expect(e.Verify(t, addr, newest, victim), http.StatusBadRequest, "register_again", "the newest code with the victim's password")
+	register(addr, victim, "the victim, again,")
+	expect(e.Verify(t, addr, e.WaitForNthCode(t, addr, 3, 60*time.Second), victim), http.StatusOK, "", "the victim verifies")
+	login(addr)
+
+	// Attacker first: the victim's registration replaces the attacker's
+	// password, and the victim's code verifies with the victim's password.
+	addr = fmt.Sprintf("prehijack-b-%d@example.com", time.Now().UnixNano())
+	register(addr, attacker, "the attacker")
+	e.WaitForNthCode(t, addr, 1, 60*time.Second)
+	register(addr, victim, "the victim")
+	expect(e.Verify(t, addr, e.WaitForNthCode(t, addr, 2, 60*time.Second), victim), http.StatusOK, "", "the victim verifies")
+	login(addr)
 }
 
 // forgeries returns tokens that must all be refused, built from a genuine one.

@@ -122,6 +122,8 @@ func (f *form) apply(lang string, err error, apiField map[string]string) bool {
 		f.setError(lang, "code", "error.code_expired")
 	case ae.Code == "code_attempts_exceeded":
 		f.setError(lang, "code", "error.code_burned")
+	case ae.Code == "register_again":
+		f.Error = translate(lang, "error.register_again")
 	case ae.Status == http.StatusConflict:
 		f.Error = translate(lang, "error.exists")
 	case placed:

@@ -98,6 +98,11 @@ func (a *app) verifyForm(lang, email string) *form {
 	return &form{Action: "/verify", Submit: translate(lang, "button.verify"), Fields: []*field{
 		{Name: "email", Type: "email", Label: translate(lang, "field.email"), Value: email, Autocomplete: "email", Required: true},
 		{Name: "code", Type: "text", Label: translate(lang, "field.code"), Autocomplete: "one-time-code", InputMode: "numeric", Required: true, MaxLength: 6},
+		// auth activates the account only with the password of the newest
+		// registration, so a stranger who registered the address again
+		// cannot have the owner sign in to an account under their password.
+		{Name: "password", Type: "password", Label: translate(lang, "field.password"), Hint: translate(lang, "verify.password_hint"),
+			Autocomplete: "current-password", Required: true},
 	}}
 }
 
@@ -126,7 +131,7 @@ func (a *app) handleVerify(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var t tokens
 	err := a.api.auth(ctx, r, http.MethodPost, "/v1/auth/verify", "",
-		map[string]string{"email": email, "code": strings.TrimSpace(r.PostFormValue("code"))}, &t)
+		map[string]string{"email": email, "code": strings.TrimSpace(r.PostFormValue("code")), "password": r.PostFormValue("password")}, &t)
 	if err != nil {
 		if f.apply(lang, err, nil) {
 			a.verifyPage(w, r, http.StatusUnprocessableEntity, f, email)
