@@ -2,11 +2,13 @@ package testkit
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -29,15 +31,25 @@ func Build(t *testing.T, moduleRoot string, pkgs ...string) map[string]string {
 	return out
 }
 
-// FreeAddr returns a loopback address that was free a moment ago.
+// FreeAddr returns a loopback address that was free a moment ago. Its port
+// is below Linux's ephemeral range (32768–60999), from which both outgoing
+// connections and listeners on port 0 take theirs: a port from that range
+// could be taken by any of them — another test's client, kfake — between
+// this call and the listen that uses it. Only another FreeAddr can pick
+// the same port here, and each tries ports at random.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("testkit: no free port between 20000 and 32000")
+	return ""
 }
 
 // Process is a child process of the test; its output is logged when the
