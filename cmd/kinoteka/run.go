@@ -66,7 +66,7 @@ Kinoteka is running (embedded mode; data in {{.Data}}). Ctrl-C stops it.
   films    {{.Films}}
   ops      auth: {{.AuthOps}}  films: {{.FilmsOps}}  mailer: {{.Mailer}}  web: {{.WebOps}}
            /healthz, /readyz, /metrics and the API docs at /docs: for operators, never to publish
-  kafka    {{.Kafka}}     (in-process broker, topics mail.requests and mail.requests.dlq)
+  kafka    {{.Kafka}}     (in-process broker; topics mail.requests, users and their .dlq)
   mail     smtp://{{.SMTP}}  inbox: {{.MailUI}}
            SMTP requires STARTTLS (certificate {{.CatcherCert}}) and AUTH: user {{.CatcherUser}}, password in {{.CatcherPassword}}
 
