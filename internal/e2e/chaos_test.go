@@ -35,8 +35,8 @@ import (
 // to drain after the fault heals, and its duplicates, are logged (the
 // figures are in docs/reliability.md), not asserted.
 //
-// The recreated topic runs last: auth's relay recovers from it only with
-// the relay's own fix (branch i12-relay).
+// The recreated topic runs last: both auth's relay and the mailers must
+// forget the old topic and find the new one on their own.
 func TestChaos(t *testing.T) {
 	mailpit := os.Getenv(EnvMailpit)
 	if mailpit == "" || os.Getenv(sqldbtest.EnvPostgres) == "" {
