@@ -10,6 +10,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"net"
@@ -162,9 +163,16 @@ func (db *DB) Migrate(ctx context.Context, migrations fs.FS, opts ...MigrateOpti
 	if db.Dialect == SQLite {
 		dialect = goose.DialectSQLite3
 	}
-	var gooseOpts []goose.ProviderOption
+	versionTable := goose.DefaultTablename
 	if o.versionTable != "" {
-		gooseOpts = append(gooseOpts, goose.WithTableName(o.versionTable))
+		versionTable = o.versionTable
+	}
+	gooseOpts := []goose.ProviderOption{goose.WithTableName(versionTable)}
+	if db.Dialect == Postgres {
+		// Replicas that start together (two mailers sharing a delivery
+		// log) would otherwise run the same CREATE at once and one of them
+		// fail on PostgreSQL's catalogue ("pg_type_typname_nsp_index").
+		gooseOpts = append(gooseOpts, goose.WithSessionLocker(advisoryLock(versionTable)))
 	}
 	p, err := goose.NewProvider(dialect, db.DB, sub, gooseOpts...)
 	if err != nil {
@@ -174,6 +182,29 @@ func (db *DB) Migrate(ctx context.Context, migrations fs.FS, opts ...MigrateOpti
 		return fmt.Errorf("sqldb: migrate: %w", err)
 	}
 	return nil
+}
+
+// advisoryLock serialises the migrations of one set across processes with
+// a PostgreSQL session advisory lock keyed by the set's version table. It
+// waits in pg_advisory_lock, so the second process starts the moment the
+// first is done (goose's own locker polls every 5 s), and gives up only
+// with ctx.
+type advisoryLock string
+
+func (l advisoryLock) key() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("kinoteka migrations " + string(l)))
+	return int64(h.Sum64())
+}
+
+func (l advisoryLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.key())
+	return err
+}
+
+func (l advisoryLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", l.key())
+	return err
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation on

@@ -77,6 +77,12 @@ func FreshPostgresURL(t testing.TB) string {
 	return pu.String()
 }
 
+// Open connects to dsn, closing the handle at cleanup.
+func Open(t testing.TB, dsn string) *sqldb.DB {
+	t.Helper()
+	return open(t, dsn, nil)
+}
+
 func open(t testing.TB, dsn string, migrations fs.FS) *sqldb.DB {
 	t.Helper()
 	db, err := sqldb.Open(context.Background(), dsn)
