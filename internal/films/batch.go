@@ -160,18 +160,31 @@ func (l *filmLoader) queryOnce(ctx context.Context, batch []*filmWait) error {
 	}
 	defer rows.Close()
 	row := newFilmRow()
+	genres := make(map[int64]int64, len(batch)) // film id → genre id
 	for rows.Next() {
-		f, err := row.scan(rows)
+		f, genreID, err := row.scan(rows)
 		if err != nil {
 			return err
 		}
+		genres[f.ID] = genreID
 		for _, w := range batch { // the same id may be asked for twice
 			if w.id == f.ID {
 				w.film = f
 			}
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close() // before lookup, which may read the genres again
+	for _, w := range batch {
+		if genreID, found := genres[w.id]; found {
+			if w.film.Genre, err = l.s.genres.lookup(ctx, l.s.db, genreID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // filmsByID is the query for n ids.

@@ -1,6 +1,8 @@
 package films
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -20,7 +22,8 @@ type scanner interface{ Scan(dest ...any) error }
 // sqliteReadColumns). A page reuses one for all its rows.
 type filmRow struct {
 	id, year, runtime, reviews, ratingSum colInt
-	title, genre, director, mpaa          colText
+	genre                                 colInt // the genre's id; 0: none
+	title, director, mpaa                 colText
 	imdb                                  colFloat
 	release, created, updated             storedTime
 
@@ -34,17 +37,19 @@ func newFilmRow() *filmRow {
 	return r
 }
 
-// scan reads the next row into a Film. Unknown values are zero.
-func (r *filmRow) scan(row scanner) (Film, error) {
+// scan reads the next row into a Film. Unknown values are zero. The
+// film's Genre is left empty: genreID is its genre (0: none), whose name
+// genreNames gives.
+func (r *filmRow) scan(row scanner) (f Film, genreID int64, err error) {
 	if err := row.Scan(r.dest...); err != nil {
-		return Film{}, err
+		return Film{}, 0, err
 	}
 	if !r.created.valid || !r.updated.valid {
-		return Film{}, errors.New("films: a film without created_at or updated_at")
+		return Film{}, 0, errors.New("films: a film without created_at or updated_at")
 	}
-	f := Film{
+	f = Film{
 		ID: int64(r.id), Title: string(r.title), Year: int(r.year),
-		Genre: string(r.genre), Director: string(r.director), RuntimeMin: int(r.runtime),
+		Director: string(r.director), RuntimeMin: int(r.runtime),
 		MPAARating: string(r.mpaa), IMDBRating: float64(r.imdb),
 		ReviewCount: int(r.reviews), RatingSum: int(r.ratingSum),
 		CreatedAt: r.created.UTC(), UpdatedAt: r.updated.UTC(),
@@ -55,11 +60,20 @@ func (r *filmRow) scan(row scanner) (Film, error) {
 	if f.ReviewCount > 0 {
 		f.AverageRating = float64(f.RatingSum) / float64(f.ReviewCount)
 	}
-	return f, nil
+	return f, int64(r.genre), nil
 }
 
-// scanFilm reads one row of filmColumns or sqliteReadColumns.
-func scanFilm(row scanner) (Film, error) { return newFilmRow().scan(row) }
+// scanFilm reads one row of filmColumns or sqliteReadColumns, then its
+// genre's name through q — once the row is read, so q may be the
+// transaction the row came from.
+func (s *Store) scanFilm(ctx context.Context, q queryer, row *sql.Row) (Film, error) {
+	f, genreID, err := newFilmRow().scan(row)
+	if err != nil {
+		return Film{}, err
+	}
+	f.Genre, err = s.genres.lookup(ctx, q, genreID)
+	return f, err
+}
 
 func scanError(src any, want string) error {
 	return fmt.Errorf("films: cannot read a %T as %s", src, want)

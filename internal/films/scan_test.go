@@ -26,15 +26,22 @@ func TestSQLiteReadColumnsReadWhatTheDriverReads(t *testing.T) {
 		}
 		defer rows.Close()
 		var films []Film
+		var genreIDs []int64
 		for rows.Next() {
-			f, err := scanFilm(rows)
+			f, genreID, err := newFilmRow().scan(rows)
 			if err != nil {
 				t.Fatal(err)
 			}
-			films = append(films, f)
+			films, genreIDs = append(films, f), append(genreIDs, genreID)
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
+		}
+		rows.Close()
+		for i, id := range genreIDs {
+			if films[i].Genre, err = store.genres.lookup(ctx, db, id); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return films
 	}

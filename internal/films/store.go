@@ -37,6 +37,7 @@ type Store struct {
 	selectFilm string      // the read path's SELECT … FROM of a film, for the engine
 	filmByID   string      // selectFilm … WHERE f.id = $1
 	films      *filmLoader // Film reads, batched when concurrent (batch.go)
+	genres     genreNames  // genre id → name, for reads without a join
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
@@ -118,19 +119,20 @@ func (s *Store) Generation() uint64 { return s.gen.Load() }
 // changed is called after every committed write.
 func (s *Store) changed() { s.gen.Add(1) }
 
-// filmColumns reads a film with its genre and review aggregate, which is kept
-// on the film row (see PutReview), so a page costs one index range scan.
-const filmColumns = `f.id, f.title, f.year, f.release_date, g.name, f.director, f.runtime_min,
+// filmColumns reads a film with its genre's id (genreNames has the names)
+// and its review aggregate, which is kept on the film row (see PutReview),
+// so a page costs one index range scan and no join.
+const filmColumns = `f.id, f.title, f.year, f.release_date, f.genre_id, f.director, f.runtime_min,
 	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, f.created_at, f.updated_at`
 
 // sqliteReadColumns are filmColumns with the dates read as the text SQLite
 // holds: the driver would parse each with time.Parse, trying up to eight
 // layouts (a release date matches the last), which was a tenth of a page's
 // cost; storedTime reads the two layouts this store writes by hand.
-const sqliteReadColumns = `f.id, f.title, f.year, CAST(f.release_date AS TEXT), g.name, f.director, f.runtime_min,
+const sqliteReadColumns = `f.id, f.title, f.year, CAST(f.release_date AS TEXT), f.genre_id, f.director, f.runtime_min,
 	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, CAST(f.created_at AS TEXT), CAST(f.updated_at AS TEXT)`
 
-const filmFrom = ` FROM films f LEFT JOIN genres g ON g.id = f.genre_id`
+const filmFrom = ` FROM films f`
 
 // boundedRead is the context for a read that visits at most a page of one
 // index. On SQLite such a read takes microseconds in this process, and
@@ -278,7 +280,7 @@ func postgresPage(where []string, order, column, dir string) string {
 }
 
 // pageColumns are filmColumns as postgresPage's subquery names them.
-const pageColumns = `f.id, f.title, f.year, f.release_date, f.name, f.director, f.runtime_min,
+const pageColumns = `f.id, f.title, f.year, f.release_date, f.genre_id, f.director, f.runtime_min,
 	f.mpaa_rating, f.imdb_rating, f.review_count, f.rating_sum, f.created_at, f.updated_at`
 
 // searchClause matches films whose column (title_search or director_search)
@@ -323,6 +325,9 @@ func favoritesScope(userID string) string { return scopeOf("favorites", userID) 
 // eachRow runs a keyset query that asked for one row more than limit,
 // passing the first limit films to each; the extra row only tells whether a
 // next page exists (more), and is not read. last is the last film passed.
+// Films go to each as they are read until one has a genre this process
+// does not know yet; that one and the rest wait until the rows are closed
+// and the genres read again, so the read never holds two connections.
 func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
 	if limit < 1 {
 		return Film{}, false, errors.New("films: list: a page needs a limit of at least 1")
@@ -342,16 +347,27 @@ func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any
 		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
 	defer rows.Close()
+	type held struct {
+		film    Film
+		genreID int64
+	}
+	var waiting []held
 	row := newFilmRow()
 	for n := 0; rows.Next(); n++ {
 		if n == limit {
 			more = true
 			break
 		}
-		f, err := row.scan(rows)
+		f, genreID, err := row.scan(rows)
 		if err != nil {
 			return Film{}, false, fmt.Errorf("films: list: %w", err)
 		}
+		name, known := s.genres.name(genreID)
+		if !known || waiting != nil {
+			waiting = append(waiting, held{f, genreID})
+			continue
+		}
+		f.Genre = name
 		if err := each(f); err != nil {
 			return Film{}, false, err
 		}
@@ -359,6 +375,16 @@ func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any
 	}
 	if err := rows.Err(); err != nil {
 		return Film{}, false, fmt.Errorf("films: list: %w", err)
+	}
+	rows.Close()
+	for _, w := range waiting {
+		if w.film.Genre, err = s.genres.lookup(ctx, s.db, w.genreID); err != nil {
+			return Film{}, false, err
+		}
+		if err := each(w.film); err != nil {
+			return Film{}, false, err
+		}
+		last = w.film
 	}
 	return last, more, nil
 }

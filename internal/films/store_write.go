@@ -221,7 +221,7 @@ func (s *Store) CreateFilm(ctx context.Context, f Film) (Film, error) {
 // error says why nothing changed.
 func (s *Store) UpdateFilm(ctx context.Context, id int64, change func(Film) (Film, error)) (Film, error) {
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		cur, err := scanFilm(tx.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`+s.forUpdate("f"), id))
+		cur, err := s.scanFilm(ctx, tx, tx.QueryRowContext(ctx, `SELECT `+filmColumns+filmFrom+` WHERE f.id = $1`+s.forUpdate("f"), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errFilmNotFound(id)
 		}
