@@ -38,6 +38,7 @@ type Store struct {
 	filmByID   string      // selectFilm … WHERE f.id = $1
 	films      *filmLoader // Film reads, batched when concurrent (batch.go)
 	genres     genreNames  // genre id → name, for reads without a join
+	accounts   accountStates
 }
 
 // NewStore wraps a migrated database. now stamps created_at/updated_at; nil
@@ -51,6 +52,7 @@ func NewStore(db *sqldb.DB, now func() time.Time) *Store {
 		selectFilm = `SELECT ` + sqliteReadColumns + filmFrom
 	}
 	s := &Store{db: db, now: now, selectFilm: selectFilm, filmByID: selectFilm + ` WHERE f.id = $1`}
+	s.accounts.now = time.Now
 	s.films = newFilmLoader(s, 2*runtime.GOMAXPROCS(0))
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"kinoteka/internal/events"
 	"kinoteka/internal/sqldb"
@@ -166,4 +167,39 @@ func count(t *testing.T, db *sqldb.DB, query string) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// A token's account is checked against films' copy on every request, but
+// a "not deleted" answer is remembered for accountLiveTTL: a deletion that
+// another replica applied (here a second store on the same database) is
+// seen once it runs out, and from then on for good; one this store
+// applies is seen at once.
+func TestAccountDeletedElsewhereIsSeenWithinTheLiveTTL(t *testing.T) {
+	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		here, elsewhere := NewStore(db, nil), NewStore(db, nil)
+		clock := testNow
+		here.accounts.now = func() time.Time { return clock }
+		for _, id := range []string{"anna", "bob"} {
+			if d, err := here.AccountDeleted(ctx, id); err != nil || d {
+				t.Fatalf("%s before any event: %v, %v", id, d, err)
+			}
+		}
+		apply(t, elsewhere, deleted("anna", 2))
+		if d, _ := here.AccountDeleted(ctx, "anna"); d {
+			t.Fatal("the answer was not remembered: every request queries the database")
+		}
+		clock = clock.Add(accountLiveTTL)
+		if d, err := here.AccountDeleted(ctx, "anna"); err != nil || !d {
+			t.Fatalf("after accountLiveTTL: deleted %v, %v", d, err)
+		}
+		clock = clock.Add(time.Hour)
+		if d, _ := here.AccountDeleted(ctx, "anna"); !d {
+			t.Error("a deletion was forgotten")
+		}
+		apply(t, here, deleted("bob", 2))
+		if d, _ := here.AccountDeleted(ctx, "bob"); !d {
+			t.Error("a deletion this store applied was not seen at once")
+		}
+	})
 }
