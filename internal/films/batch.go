@@ -146,23 +146,14 @@ func (l *filmLoader) queryOnce(ctx context.Context, batch []*filmWait) error {
 	for n < len(batch) {
 		n *= 2
 	}
-	st, err := l.s.prepared(ctx, l.s.filmsByID(n))
-	if err != nil {
-		return err
-	}
 	args := make([]any, n)
 	for i := range args {
 		args[i] = batch[min(i, len(batch)-1)].id
 	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	row := newFilmRow()
 	genres := make(map[int64]int64, len(batch)) // film id → genre id
-	for rows.Next() {
-		f, genreID, err := row.scan(rows)
+	take := func(r scanner) error {
+		f, genreID, err := row.scan(r)
 		if err != nil {
 			return err
 		}
@@ -172,19 +163,43 @@ func (l *filmLoader) queryOnce(ctx context.Context, batch []*filmWait) error {
 				w.film = f
 			}
 		}
+		return nil
 	}
-	if err := rows.Err(); err != nil {
+	if err := l.read(ctx, l.s.filmsByID(n), args, take); err != nil {
 		return err
 	}
-	rows.Close() // before lookup, which may read the genres again
 	for _, w := range batch {
 		if genreID, found := genres[w.id]; found {
+			var err error
 			if w.film.Genre, err = l.s.genres.lookup(ctx, l.s.db, genreID); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// read runs query, passing each row to take; it has given its connection
+// back when it returns, so take's films can have their genres looked up.
+func (l *filmLoader) read(ctx context.Context, query string, args []any, take func(scanner) error) error {
+	if l.s.db.Dialect == sqldb.Postgres {
+		return l.s.db.QueryRaw(ctx, query, args, func(r sqldb.PGRow) error { return take(pgScanner{r}) })
+	}
+	st, err := l.s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := take(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // filmsByID is the query for n ids.

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"kinoteka/internal/sqldb"
 )
 
 // Reading film rows. database/sql converts a column into an int, int64 or
@@ -108,6 +110,10 @@ func (c *colFloat) Scan(src any) error {
 	default:
 		return scanError(src, "a number")
 	}
+	return c.check(src)
+}
+
+func (c *colFloat) check(src any) error {
 	if math.IsNaN(float64(*c)) || math.IsInf(float64(*c), 0) {
 		return scanError(src, "a finite number")
 	}
@@ -266,4 +272,40 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// pgScanner reads a row of sqldb.DB.QueryRaw into the column types above,
+// straight from the wire format: PostgreSQL's read path skips database/sql
+// (a driver.Value per column, converted again on Scan, and a goroutine per
+// query).
+type pgScanner struct{ row sqldb.PGRow }
+
+func (p pgScanner) Scan(dest ...any) error {
+	for i, d := range dest {
+		var err error
+		switch d := d.(type) {
+		case *colInt:
+			var n int64
+			n, err = p.row.Int(i)
+			*d = colInt(n)
+		case *colText:
+			var s string
+			s, err = p.row.Text(i)
+			*d = colText(s)
+		case *colFloat:
+			var x float64
+			if x, err = p.row.Float(i); err == nil {
+				*d = colFloat(x)
+				err = d.check(x)
+			}
+		case *storedTime:
+			d.Time, d.valid, err = p.row.Time(i)
+		default:
+			err = fmt.Errorf("films: no PostgreSQL reading into a %T", d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -334,6 +334,9 @@ func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any
 	if limit < 1 {
 		return Film{}, false, errors.New("films: list: a page needs a limit of at least 1")
 	}
+	if s.db.Dialect == sqldb.Postgres {
+		return s.eachRowPostgres(ctx, limit, query, args, each)
+	}
 	// Only the query is tried again on a lost connection (sqldb.DB.RetryRead):
 	// once rows flow, each has written them out.
 	var rows *sql.Rows
@@ -379,6 +382,68 @@ func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any
 		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
 	rows.Close()
+	for _, w := range waiting {
+		if w.film.Genre, err = s.genres.lookup(ctx, s.db, w.genreID); err != nil {
+			return Film{}, false, err
+		}
+		if err := each(w.film); err != nil {
+			return Film{}, false, err
+		}
+		last = w.film
+	}
+	return last, more, nil
+}
+
+// eachRowPostgres is eachRow through sqldb.DB.QueryRaw. The genres of the
+// films read are known by the end; one not known yet is looked up once the
+// read has given its connection back.
+func (s *Store) eachRowPostgres(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
+	type held struct {
+		film    Film
+		genreID int64
+	}
+	var (
+		waiting []held
+		n       int   // rows read
+		failed  error // an error once rows were read: not tried again
+		eachErr error
+	)
+	row := newFilmRow()
+	err = s.db.RetryRead(ctx, func() error {
+		if failed != nil {
+			return failed
+		}
+		err := s.db.QueryRaw(ctx, query, args, func(r sqldb.PGRow) error {
+			if n == limit {
+				more = true
+				return nil
+			}
+			n++
+			f, genreID, err := row.scan(pgScanner{r})
+			if err != nil {
+				return err
+			}
+			name, known := s.genres.name(genreID)
+			if !known || waiting != nil {
+				waiting = append(waiting, held{f, genreID})
+				return nil
+			}
+			f.Genre = name
+			last = f
+			eachErr = each(f)
+			return eachErr
+		})
+		if err != nil && n > 0 {
+			failed = err
+		}
+		return err
+	})
+	switch {
+	case eachErr != nil:
+		return Film{}, false, eachErr
+	case err != nil:
+		return Film{}, false, fmt.Errorf("films: list: %w", err)
+	}
 	for _, w := range waiting {
 		if w.film.Genre, err = s.genres.lookup(ctx, s.db, w.genreID); err != nil {
 			return Film{}, false, err
