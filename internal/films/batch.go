@@ -165,7 +165,7 @@ func (l *filmLoader) queryOnce(ctx context.Context, batch []*filmWait) error {
 		}
 		return nil
 	}
-	if err := l.read(ctx, l.s.filmsByID(n), args, take); err != nil {
+	if err := l.s.readRows(ctx, l.s.filmsByID(n), args, take); err != nil {
 		return err
 	}
 	for _, w := range batch {
@@ -177,29 +177,6 @@ func (l *filmLoader) queryOnce(ctx context.Context, batch []*filmWait) error {
 		}
 	}
 	return nil
-}
-
-// read runs query, passing each row to take; it has given its connection
-// back when it returns, so take's films can have their genres looked up.
-func (l *filmLoader) read(ctx context.Context, query string, args []any, take func(scanner) error) error {
-	if l.s.db.Dialect == sqldb.Postgres {
-		return l.s.db.QueryRaw(ctx, query, args, func(r sqldb.PGRow) error { return take(pgScanner{r}) })
-	}
-	st, err := l.s.prepared(ctx, query)
-	if err != nil {
-		return err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := take(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // filmsByID is the query for n ids.

@@ -327,133 +327,126 @@ func favoritesScope(userID string) string { return scopeOf("favorites", userID) 
 // eachRow runs a keyset query that asked for one row more than limit,
 // passing the first limit films to each; the extra row only tells whether a
 // next page exists (more), and is not read. last is the last film passed.
-// Films go to each as they are read until one has a genre this process
-// does not know yet; that one and the rest wait until the rows are closed
-// and the genres read again, so the read never holds two connections.
+// The query is tried again on a lost connection (sqldb.DB.RetryRead) only
+// while no film was read: once rows flow, each has written them out.
 func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
 	if limit < 1 {
 		return Film{}, false, errors.New("films: list: a page needs a limit of at least 1")
 	}
-	if s.db.Dialect == sqldb.Postgres {
-		return s.eachRowPostgres(ctx, limit, query, args, each)
-	}
-	// Only the query is tried again on a lost connection (sqldb.DB.RetryRead):
-	// once rows flow, each has written them out.
-	var rows *sql.Rows
-	err = s.db.RetryRead(ctx, func() error {
-		st, err := s.prepared(ctx, query)
-		if err != nil {
-			return err
-		}
-		rows, err = st.QueryContext(ctx, args...)
-		return err
-	})
-	if err != nil {
-		return Film{}, false, fmt.Errorf("films: list: %w", err)
-	}
-	defer rows.Close()
-	type held struct {
-		film    Film
-		genreID int64
-	}
-	var waiting []held
+	out := filmStream{store: s, each: each}
 	row := newFilmRow()
-	for n := 0; rows.Next(); n++ {
-		if n == limit {
-			more = true
-			break
-		}
-		f, genreID, err := row.scan(rows)
-		if err != nil {
-			return Film{}, false, fmt.Errorf("films: list: %w", err)
-		}
-		name, known := s.genres.name(genreID)
-		if !known || waiting != nil {
-			waiting = append(waiting, held{f, genreID})
-			continue
-		}
-		f.Genre = name
-		if err := each(f); err != nil {
-			return Film{}, false, err
-		}
-		last = f
-	}
-	if err := rows.Err(); err != nil {
-		return Film{}, false, fmt.Errorf("films: list: %w", err)
-	}
-	rows.Close()
-	for _, w := range waiting {
-		if w.film.Genre, err = s.genres.lookup(ctx, s.db, w.genreID); err != nil {
-			return Film{}, false, err
-		}
-		if err := each(w.film); err != nil {
-			return Film{}, false, err
-		}
-		last = w.film
-	}
-	return last, more, nil
-}
-
-// eachRowPostgres is eachRow through sqldb.DB.QueryRaw. The genres of the
-// films read are known by the end; one not known yet is looked up once the
-// read has given its connection back.
-func (s *Store) eachRowPostgres(ctx context.Context, limit int, query string, args []any, each func(Film) error) (last Film, more bool, err error) {
-	type held struct {
-		film    Film
-		genreID int64
-	}
 	var (
-		waiting []held
-		n       int   // rows read
-		failed  error // an error once rows were read: not tried again
-		eachErr error
+		n      int   // rows read
+		failed error // the error of a read that had read rows: not repeated
 	)
-	row := newFilmRow()
 	err = s.db.RetryRead(ctx, func() error {
 		if failed != nil {
 			return failed
 		}
-		err := s.db.QueryRaw(ctx, query, args, func(r sqldb.PGRow) error {
+		err := s.readRows(ctx, query, args, func(r scanner) error {
 			if n == limit {
 				more = true
-				return nil
+				return errPageFull
 			}
 			n++
-			f, genreID, err := row.scan(pgScanner{r})
+			f, genreID, err := row.scan(r)
 			if err != nil {
-				return err
+				return fmt.Errorf("films: list: %w", err)
 			}
-			name, known := s.genres.name(genreID)
-			if !known || waiting != nil {
-				waiting = append(waiting, held{f, genreID})
-				return nil
-			}
-			f.Genre = name
-			last = f
-			eachErr = each(f)
-			return eachErr
+			return out.add(f, genreID)
 		})
-		if err != nil && n > 0 {
+		if n > 0 && err != nil && !errors.Is(err, errPageFull) {
 			failed = err
 		}
 		return err
 	})
 	switch {
-	case eachErr != nil:
-		return Film{}, false, eachErr
-	case err != nil:
+	case out.err != nil:
+		return Film{}, false, out.err
+	case err != nil && !errors.Is(err, errPageFull):
 		return Film{}, false, fmt.Errorf("films: list: %w", err)
 	}
-	for _, w := range waiting {
-		if w.film.Genre, err = s.genres.lookup(ctx, s.db, w.genreID); err != nil {
-			return Film{}, false, err
-		}
-		if err := each(w.film); err != nil {
-			return Film{}, false, err
-		}
-		last = w.film
+	if err := out.finish(ctx); err != nil {
+		return Film{}, false, err
 	}
-	return last, more, nil
+	return out.last, more, nil
+}
+
+// errPageFull ends a read at its extra row.
+var errPageFull = errors.New("films: the page is full")
+
+// readRows runs query, passing each row to take, and stops at take's first
+// error. It has given its connection back when it returns. PostgreSQL's
+// rows come through sqldb.DB.QueryRaw (decoded by pgScanner), SQLite's
+// through the store's prepared statements.
+func (s *Store) readRows(ctx context.Context, query string, args []any, take func(scanner) error) error {
+	if s.db.Dialect == sqldb.Postgres {
+		return s.db.QueryRaw(ctx, query, args, func(r sqldb.PGRow) error { return take(pgScanner{r}) })
+	}
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := take(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// filmStream passes a read's films on as they come, with their genres'
+// names, until one has a genre this process does not know yet: from there
+// the films wait for finish, which runs after the read has given its
+// connection back, reads the genres again and passes them on — so a read
+// never holds two connections. err is each's error, if it gave one.
+type filmStream struct {
+	store   *Store
+	each    func(Film) error
+	waiting []heldFilm
+	last    Film
+	err     error
+}
+
+type heldFilm struct {
+	film    Film
+	genreID int64
+}
+
+func (fs *filmStream) add(f Film, genreID int64) error {
+	name, known := fs.store.genres.name(genreID)
+	if !known || fs.waiting != nil {
+		fs.waiting = append(fs.waiting, heldFilm{f, genreID})
+		return nil
+	}
+	f.Genre = name
+	return fs.pass(f)
+}
+
+func (fs *filmStream) pass(f Film) error {
+	if fs.err = fs.each(f); fs.err != nil {
+		return fs.err
+	}
+	fs.last = f
+	return nil
+}
+
+func (fs *filmStream) finish(ctx context.Context) error {
+	for _, w := range fs.waiting {
+		var err error
+		if w.film.Genre, err = fs.store.genres.lookup(ctx, fs.store.db, w.genreID); err != nil {
+			return err
+		}
+		if err := fs.pass(w.film); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Genres returns every genre with its number of films, by name.
