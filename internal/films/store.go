@@ -351,7 +351,7 @@ func (s *Store) eachRow(ctx context.Context, limit int, query string, args []any
 			n++
 			f, genreID, err := row.scan(r)
 			if err != nil {
-				return fmt.Errorf("films: list: %w", err)
+				return err
 			}
 			return out.add(f, genreID)
 		})
