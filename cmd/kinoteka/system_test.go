@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,14 +21,24 @@ import (
 // cleanup stops it too.
 func runSystem(t testing.TB, extra ...string) (s *system, env e2e.Env, stop func() error) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := parseConfig(append(freeArgs(t, dir), extra...), func(string) string { return "" }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err = newSystem(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
+	// The ports come from testkit.FreeAddr: free when picked, but another
+	// test process picking at the same time can take one before the system
+	// listens on it. Such a start is tried again with other ports.
+	var dir string
+	for attempt := 1; ; attempt++ {
+		dir = t.TempDir()
+		cfg, err := parseConfig(append(freeArgs(t, dir), extra...), func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err = newSystem(cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("start-up, attempt %d: %v; again with other ports", attempt, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
