@@ -266,6 +266,25 @@ func principal(w http.ResponseWriter, r *http.Request, log *slog.Logger) (tokens
 	return p, ok
 }
 
+// callerFilm serves a personal route about one film, named by the path
+// value param: it reads the caller and the film id (a bad id is 400), then
+// serve, whose error becomes the problem+json answer.
+func callerFilm(log *slog.Logger, param string, serve func(w http.ResponseWriter, r *http.Request, userID string, id int64) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := principal(w, r, log)
+		if !ok {
+			return
+		}
+		id, err := ParseID(param, r.PathValue(param))
+		if err == nil {
+			err = serve(w, r, p.UserID, id)
+		}
+		if err != nil {
+			httpapi.Error(w, r, log, err)
+		}
+	})
+}
+
 // handleFavoriteList serves GET /v1/me/favorites: the caller's favourite
 // films, in catalogue order.
 func handleFavoriteList(log *slog.Logger, store *Store) http.Handler {
@@ -292,41 +311,23 @@ func handleFavoriteList(log *slog.Logger, store *Store) http.Handler {
 // handleFavoritePut serves PUT /v1/me/favorites/{film_id}: 204 whether the
 // film was already a favourite or not, so a retried request is harmless.
 func handleFavoritePut(log *slog.Logger, store *Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := principal(w, r, log)
-		if !ok {
-			return
-		}
-		id, err := ParseID("film_id", r.PathValue("film_id"))
-		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
-		}
-		if err := store.AddFavorite(r.Context(), p.UserID, id); err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+	return callerFilm(log, "film_id", func(w http.ResponseWriter, r *http.Request, userID string, id int64) error {
+		if err := store.AddFavorite(r.Context(), userID, id); err != nil {
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }
 
 // handleFavoriteDelete serves DELETE /v1/me/favorites/{film_id}: 204 whether
 // or not it was a favourite.
 func handleFavoriteDelete(log *slog.Logger, store *Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := principal(w, r, log)
-		if !ok {
-			return
-		}
-		id, err := ParseID("film_id", r.PathValue("film_id"))
-		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
-		}
-		if err := store.RemoveFavorite(r.Context(), p.UserID, id); err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+	return callerFilm(log, "film_id", func(w http.ResponseWriter, r *http.Request, userID string, id int64) error {
+		if err := store.RemoveFavorite(r.Context(), userID, id); err != nil {
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }

@@ -203,30 +203,18 @@ func renderReviews(store *Store) renderFunc {
 // handleReviewPut serves PUT /v1/films/{id}/reviews/me: 201 for a new
 // review, 200 for a replaced one, with the review either way.
 func handleReviewPut(log *slog.Logger, store *Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := principal(w, r, log)
-		if !ok {
-			return
-		}
-		id, err := ParseID("id", r.PathValue("id"))
-		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
-		}
+	return callerFilm(log, "id", func(w http.ResponseWriter, r *http.Request, userID string, id int64) error {
 		var req reviewRequest
 		if err := httpapi.Decode(w, r, &req); err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+			return err
 		}
 		in, err := ParseReview(req.Rating, req.Text)
 		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+			return err
 		}
-		rev, created, err := store.PutReview(r.Context(), id, p.UserID, in)
+		rev, created, err := store.PutReview(r.Context(), id, userID, in)
 		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+			return err
 		}
 		status := http.StatusOK
 		if created {
@@ -234,26 +222,18 @@ func handleReviewPut(log *slog.Logger, store *Store) http.Handler {
 		}
 		w.Header().Set("Cache-Control", "private, no-store")
 		httpapi.JSON(w, status, newReviewResponse(rev))
+		return nil
 	})
 }
 
 // handleReviewDelete serves DELETE /v1/films/{id}/reviews/me: 204 whether
 // or not there was a review; 404 only when there is no such film.
 func handleReviewDelete(log *slog.Logger, store *Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := principal(w, r, log)
-		if !ok {
-			return
-		}
-		id, err := ParseID("id", r.PathValue("id"))
-		if err != nil {
-			httpapi.Error(w, r, log, err)
-			return
-		}
-		if err := store.DeleteReview(r.Context(), id, p.UserID); err != nil {
-			httpapi.Error(w, r, log, err)
-			return
+	return callerFilm(log, "id", func(w http.ResponseWriter, r *http.Request, userID string, id int64) error {
+		if err := store.DeleteReview(r.Context(), id, userID); err != nil {
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }

@@ -283,17 +283,17 @@ func (w *worker) run() {
 	// Long-lived handlers rather than a goroutine per record: a record's
 	// handling (TLS, SQLite) grows a stack deep enough that growing it
 	// afresh for every record cost more than rendering the mail.
-	todo := make(chan *slot)
+	ready := make(chan *slot)
 	var handlers sync.WaitGroup
 	for range max(w.c.inFlight, 1) {
 		handlers.Go(func() {
-			for s := range todo {
+			for s := range ready {
 				w.handle(s)
 			}
 		})
 	}
 	defer handlers.Wait()
-	defer close(todo)
+	defer close(ready)
 	win := newWindow()
 	running := 0
 	open := false  // mail flows: the full inFlight may run
@@ -311,7 +311,7 @@ func (w *worker) run() {
 					break
 				}
 				running++
-				todo <- s // a handler is free: fewer than inFlight run
+				ready <- s // a handler is free: fewer than inFlight run
 			}
 		}
 		if stopping && running == 0 {
