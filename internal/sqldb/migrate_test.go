@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -69,57 +70,68 @@ func TestMigrateSharedVersionTableSkipsTheSecondSet(t *testing.T) {
 	}
 }
 
-// Replicas starting together migrate one PostgreSQL database at once; each
-// must succeed and the schema be applied once. Without a lock two of them
-// run the same CREATE TABLE and one fails on PostgreSQL's catalogue
-// (pg_type_typname_nsp_index), as two mailers sharing a delivery log did.
-func TestMigrateConcurrentReplicasOnPostgres(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skip(sqldbtest.EnvPostgres + " is not set; this race exists only on PostgreSQL")
-	}
-	ctx := context.Background()
+// Replicas that start together on one database (two mailers sharing a
+// delivery log) migrate it once between them: on PostgreSQL the same
+// CREATE run twice at once fails on the catalogue
+// ("pg_type_typname_nsp_index"), on SQLite the second replica's first
+// migration fails on "table already exists" (goose reads the version before
+// its transaction).
+func TestMigrateConcurrentReplicas(t *testing.T) {
 	var sql strings.Builder
 	sql.WriteString("-- +goose Up\n")
 	for i := range 20 {
 		fmt.Fprintf(&sql, "CREATE TABLE race_%d (id INTEGER PRIMARY KEY, body TEXT);\n", i)
 	}
-	first := set("before_the_race")
-	race := fstest.MapFS{
-		"postgres/00001_before_the_race.sql": first["postgres/00001_before_the_race.sql"],
-		"postgres/00002_race.sql":            {Data: []byte(sql.String())},
-	}
-	for round := range 5 {
-		u := sqldbtest.FreshPostgresURL(t)
-		// The version table exists already, as it does for every upgrade:
-		// goose retries its own creation, not a migration's.
-		setup := sqldbtest.Open(t, u)
-		if err := setup.Migrate(ctx, first); err != nil {
-			t.Fatal(err)
-		}
-		const replicas = 4
-		dbs := make([]*sqldb.DB, replicas)
-		for i := range dbs {
-			dbs[i] = sqldbtest.Open(t, u)
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, replicas)
-		start := make(chan struct{})
-		for i, db := range dbs {
-			wg.Go(func() {
-				<-start
-				errs[i] = db.Migrate(ctx, race)
-			})
-		}
-		close(start)
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("round %d, replica %d: %v", round, i, err)
+	race := set("before_the_race")
+	race["postgres/00002_race.sql"] = &fstest.MapFile{Data: []byte(sql.String())}
+	race["sqlite/00002_race.sql"] = &fstest.MapFile{Data: []byte(sql.String())}
+	for _, engine := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
+		t.Run(string(engine), func(t *testing.T) {
+			if engine == sqldb.Postgres && os.Getenv(sqldbtest.EnvPostgres) == "" {
+				t.Skip(sqldbtest.EnvPostgres + " is not set")
 			}
+			for round := range 5 {
+				u := "sqlite:" + filepath.Join(t.TempDir(), "race.db")
+				if engine == sqldb.Postgres {
+					u = sqldbtest.FreshPostgresURL(t)
+				}
+				// The version table exists already, as it does for every
+				// upgrade: goose retries its own creation, not a migration's.
+				if err := sqldbtest.Open(t, u).Migrate(context.Background(), set("before_the_race")); err != nil {
+					t.Fatal(err)
+				}
+				migrateTogether(t, round, u, race)
+			}
+		})
+	}
+}
+
+// migrateTogether migrates the database at u from four handles at once.
+func migrateTogether(t *testing.T, round int, u string, migrations fstest.MapFS) {
+	t.Helper()
+	const replicas = 4
+	dbs := make([]*sqldb.DB, replicas)
+	for i := range dbs {
+		dbs[i] = sqldbtest.Open(t, u)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, replicas)
+	start := make(chan struct{})
+	for i, db := range dbs {
+		wg.Go(func() {
+			<-start
+			errs[i] = db.Migrate(context.Background(), migrations)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("round %d, replica %d: %v", round, i, err)
 		}
-		var n int
-		if err := dbs[0].QueryRow("SELECT COUNT(*) FROM goose_db_version WHERE version_id = 2").Scan(&n); err != nil || n != 1 {
-			t.Fatalf("round %d: version 2 recorded %d times (%v); want once", round, n, err)
-		}
+	}
+	var n int
+	if err := dbs[0].QueryRow("SELECT COUNT(*) FROM goose_db_version WHERE version_id = 2").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("round %d: version 2 recorded %d times (%v); want once", round, n, err)
 	}
 }

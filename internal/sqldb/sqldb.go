@@ -47,6 +47,7 @@ type DB struct {
 	Dialect Dialect
 
 	pool *poolHealth // PostgreSQL only
+	path string      // a SQLite file's path; "" otherwise
 }
 
 // Open connects to url: "postgres://…" (or "postgresql://…") for PostgreSQL,
@@ -96,6 +97,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			sdb.SetMaxIdleConns(sqliteConns)
 		}
 		db = &DB{DB: sdb, Dialect: SQLite}
+		if path != ":memory:" {
+			db.path = path
+		}
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -173,6 +177,13 @@ func (db *DB) Migrate(ctx context.Context, migrations fs.FS, opts ...MigrateOpti
 		// log) would otherwise run the same CREATE at once and one of them
 		// fail on PostgreSQL's catalogue ("pg_type_typname_nsp_index").
 		gooseOpts = append(gooseOpts, goose.WithSessionLocker(advisoryLock(versionTable)))
+	}
+	if db.path != "" {
+		unlock, err := lockMigrations(ctx, db.path)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	p, err := goose.NewProvider(dialect, db.DB, sub, gooseOpts...)
 	if err != nil {
