@@ -197,6 +197,13 @@ func (c *consumer) stopWorkers(partitions map[string][]int32) {
 		<-w.done
 		w.resume() // a partition assigned again later must be fetched again
 	}
+	// Whoever mails these partitions next reads the log, maybe from another
+	// process: it must have every send of theirs first.
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	if err := c.deliveries.flush(ctx); err != nil {
+		c.log.Warn("the delivery log is behind; a re-delivered record may be mailed twice", "err", err)
+	}
 }
 
 // worker mails one partition's records.

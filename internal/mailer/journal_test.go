@@ -17,7 +17,7 @@ func TestJournalOfADeadMailerIsReplayed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mailer.db")
 	url := "sqlite:" + path
 
-	live, err := OpenDeliveryLog(ctx, url)
+	live, err := OpenDeliveryLog(ctx, url, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestJournalOfADeadMailerIsReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	next, err := OpenDeliveryLog(ctx, url)
+	next, err := OpenDeliveryLog(ctx, url, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}

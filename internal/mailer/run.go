@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, tun
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	deliveries, err := OpenDeliveryLog(ctx, cfg.DatabaseURL)
+	deliveries, err := OpenDeliveryLog(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,8 +72,10 @@ type DeliveryLog struct {
 	recordStmt *sql.Stmt
 
 	// journal, on a SQLite file, makes a send durable before its log
-	// write commits (see sentJournal); nil otherwise.
+	// write commits (see sentJournal), and behind then writes it to the
+	// log with others (see writeBehind); both nil otherwise.
 	journal *sentJournal
+	behind  *writeBehind
 
 	// group gathers the Records that arrive on SQLite while one is being
 	// written, to write them in one transaction (see recordGrouped).
@@ -88,11 +91,15 @@ type recordReq struct {
 	args []any
 	done chan error    // the outcome, once written
 	lead chan struct{} // the writer hands the writing over to this caller
+
+	id      string       // written behind: the event id
+	journal *journalFile // and the journal file that holds it
 }
 
 // OpenDeliveryLog opens and migrates the delivery log at url; an empty url
-// means an in-memory SQLite database.
-func OpenDeliveryLog(ctx context.Context, url string) (*DeliveryLog, error) {
+// means an in-memory SQLite database. log hears of writes that failed
+// after their caller went on (see writeBehind).
+func OpenDeliveryLog(ctx context.Context, url string, log *slog.Logger) (*DeliveryLog, error) {
 	if url == "" {
 		url = "sqlite::memory:"
 	}
@@ -120,6 +127,9 @@ func OpenDeliveryLog(ctx context.Context, url string) (*DeliveryLog, error) {
 		if l.journal, err = openJournal(path); err != nil {
 			db.Close()
 			return nil, err
+		}
+		if l.journal != nil {
+			l.behind = newWriteBehind(l, log)
 		}
 	}
 	return l, nil
@@ -156,6 +166,9 @@ func NewDeliveryLog(db *sqldb.DB) *DeliveryLog { return &DeliveryLog{db: db} }
 
 // Close closes the database.
 func (l *DeliveryLog) Close() error {
+	if l.behind != nil {
+		l.behind.close()
+	}
 	if l.journal != nil {
 		l.journal.close()
 	}
@@ -172,6 +185,9 @@ func (l *DeliveryLog) Ping(ctx context.Context) error { return l.db.PingContext(
 
 // Get returns the entry of eventID; a NotFound error when there is none.
 func (l *DeliveryLog) Get(ctx context.Context, eventID string) (Delivery, error) {
+	if err := l.flush(ctx); err != nil {
+		return Delivery{}, fmt.Errorf("delivery log: get: %w", err)
+	}
 	var (
 		d      Delivery
 		status string
@@ -199,6 +215,10 @@ func (l *DeliveryLog) Sent(ctx context.Context, ids []string) (map[string]bool, 
 	sent := make(map[string]bool)
 	if len(ids) == 0 {
 		return sent, nil
+	}
+	// Before the query: a row leaves the queue only once it is written.
+	if l.behind != nil {
+		l.behind.has(ids, sent)
 	}
 	var (
 		b    strings.Builder
@@ -233,7 +253,8 @@ func (l *DeliveryLog) Sent(ctx context.Context, ids []string) (map[string]bool, 
 func (l *DeliveryLog) Record(ctx context.Context, d Delivery) error { return l.record(ctx, d, nil) }
 
 // record is Record, calling durable (when set) once the outcome survives
-// the process: a sent one is in the journal, or else the write committed.
+// the process: a sent one is in the journal (and is then written behind,
+// see writeBehind), or else the write committed.
 func (l *DeliveryLog) record(ctx context.Context, d Delivery, durable func()) error {
 	at := dbTime(d.Updated)
 	var sentAt sql.NullTime
@@ -244,21 +265,21 @@ func (l *DeliveryLog) record(ctx context.Context, d Delivery, durable func()) er
 	if len(errText) > 1000 {
 		errText = errText[:1000]
 	}
-	if l.journal != nil && d.Status == StatusSent {
+	args := []any{d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt}
+	if l.behind != nil && d.Status == StatusSent {
 		// If the journal cannot take it, the write below still makes it
 		// durable, a moment later.
 		if f, err := l.journal.append(d); err == nil {
-			defer l.journal.written(f)
 			if durable != nil {
 				durable()
-				durable = nil
 			}
+			l.behind.add(&recordReq{args: args, done: make(chan error, 1), id: d.EventID, journal: f})
+			return nil
 		}
 	}
 	if durable != nil {
 		defer durable()
 	}
-	args := []any{d.EventID, d.EventType, string(d.Status), d.Attempts, errText, d.Topic, d.Partition, d.Offset, at, sentAt}
 	var err error
 	if l.db.Dialect == sqldb.SQLite {
 		err = l.recordGrouped(ctx, args)
@@ -272,6 +293,15 @@ func (l *DeliveryLog) record(ctx context.Context, d Delivery, durable func()) er
 		return fmt.Errorf("delivery log: record %s: %w", d.Status, err)
 	}
 	return nil
+}
+
+// flush returns once the sent outcomes written behind so far are in the
+// log (see writeBehind).
+func (l *DeliveryLog) flush(ctx context.Context) error {
+	if l.behind == nil {
+		return nil
+	}
+	return l.behind.flush(ctx)
 }
 
 // recordGrouped writes one Record on SQLite, together with those that

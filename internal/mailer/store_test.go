@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -15,6 +16,9 @@ import (
 )
 
 var d0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+
+// discardLog is the logger of tests that read no log lines.
+var discardLog = slog.New(slog.DiscardHandler)
 
 func TestDeliveryLog(t *testing.T) {
 	sqldbtest.Each(t, Migrations, func(t *testing.T, db *sqldb.DB) {
@@ -109,7 +113,7 @@ func TestDeliveryLogSentLooksUpManyAtOnce(t *testing.T) {
 func TestOpenDeliveryLog(t *testing.T) {
 	ctx := context.Background()
 	// No URL: an in-memory database, migrated and usable.
-	l, err := OpenDeliveryLog(ctx, "")
+	l, err := OpenDeliveryLog(ctx, "", discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +127,7 @@ func TestOpenDeliveryLog(t *testing.T) {
 	// A file, in a folder made for it, survives a reopen.
 	path := "sqlite:" + t.TempDir() + "/data/mailer.db" // the folder is created
 	for range 2 {
-		l, err := OpenDeliveryLog(ctx, path)
+		l, err := OpenDeliveryLog(ctx, path, discardLog)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +136,7 @@ func TestOpenDeliveryLog(t *testing.T) {
 		}
 		l.Close()
 	}
-	l2, err := OpenDeliveryLog(ctx, path)
+	l2, err := OpenDeliveryLog(ctx, path, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
