@@ -35,9 +35,9 @@ type Message struct {
 	To      string // envelope recipient, an addr-spec
 	Data    []byte // the whole RFC 5322 message with CRLF line ends
 
-	// final, when set, is called by the SMTP sender once all of the
-	// message but its end is on the wire, before the end that makes the
-	// server take it; an error abandons the send. The consumer uses it to
+	// final, when set, is called by the SMTP sender before the end of
+	// the message, which makes the server take it, goes out; an error
+	// abandons the send. The consumer uses it to
 	// let one mail of a partition at a time be taken and not yet logged.
 	final func(ctx context.Context) error
 }

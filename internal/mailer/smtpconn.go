@@ -257,11 +257,9 @@ func (c *wire) data(ctx context.Context, m Message) error {
 		return stepError(StepData, err)
 	}
 	if m.final != nil {
-		// The message is out but for its end; a server that waits for
-		// it takes nothing yet.
-		if err := c.w.Flush(); err != nil {
-			return stepError(StepData, err)
-		}
+		// Nothing the server can take has gone out: the message waits in
+		// the buffer (a long one but for its last 16 KiB), to go with its
+		// final dot in one write and one TLS record.
 		if err := m.final(ctx); err != nil {
 			return stepError(StepData, err)
 		}
