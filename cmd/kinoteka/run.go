@@ -43,7 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer f.Close()
 		logOut = f
 	}
-	log := launch.Logger(logOut, cfg.LogLevel)
+	log, flush := launch.BufferedLogger(logOut, cfg.LogLevel)
+	defer flush()
 	tracing, stopTracing, err := tracingFromEnv(ctx, getenv)
 	if err != nil {
 		return err

@@ -101,7 +101,9 @@ func Run[C any](ctx context.Context, s Service[C], args []string, getenv func(st
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("%s: config: %w", s.Name, err)
 	}
-	log := Logger(stdout, level).With("service", s.Name)
+	log, flush := BufferedLogger(stdout, level)
+	defer flush()
+	log = log.With("service", s.Name)
 	cfg, err := s.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("%s: config: %w", s.Name, err)
