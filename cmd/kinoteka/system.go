@@ -216,6 +216,7 @@ func (s *system) run(ctx context.Context, ready func()) error {
 	mailerCfg.SMTP.CAFile = s.catcherSecrets.certFile
 	mailerCfg.SMTP.ServerName = "localhost" // the certificate's name, whatever address -smtp-addr listens on
 	mailerCfg.Tracing = s.tracing["mailer"]
+	mailerCfg.Procs = 0 // the process is every service's
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

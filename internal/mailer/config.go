@@ -73,6 +73,13 @@ type Config struct {
 	// outlast the topic's retention, or a re-delivered old record could be
 	// sent again.
 	LogRetention time.Duration
+	// Procs is how many threads run the mailer's Go code at once
+	// (runtime.GOMAXPROCS), set by Run; 0 leaves Go's own choice. The
+	// mailer waits on the network and hands each mail from goroutine to
+	// goroutine; with a second thread most hand-offs wake it, and those
+	// wake-ups cost more CPU than the mail (docs/benchmarks.md). The
+	// embedded mode, one process for every service, sets 0.
+	Procs int
 	// Tracing records a "mail.send" span per record, continuing the
 	// record's traceparent header, and traces the HTTP port; nil is off.
 	// LoadConfig leaves it nil: the binary sets it (launch.Service.Tracing).
@@ -105,6 +112,7 @@ func DefaultConfig() Config {
 		DatabaseURL:  "sqlite:data/mailer.db",
 		MaxAttempts:  10,
 		LogRetention: 7 * 24 * time.Hour,
+		Procs:        1,
 	}
 }
 
@@ -121,6 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	env.String("MAILER_DATABASE_URL", &cfg.DatabaseURL)
 	env.Int("MAILER_MAX_ATTEMPTS", &cfg.MaxAttempts)
 	env.Duration("MAILER_LOG_RETENTION", &cfg.LogRetention)
+	env.Int("MAILER_PROCS", &cfg.Procs)
 	env.Lower("SMTP_SECURITY", &cfg.SMTP.Security)
 	env.String("SMTP_CA_FILE", &cfg.SMTP.CAFile)
 	env.String("SMTP_SERVER_NAME", &cfg.SMTP.ServerName)
@@ -248,6 +257,9 @@ func (c Config) Validate() error {
 	if c.MaxAttempts < 1 {
 		errs = append(errs, errors.New("MAILER_MAX_ATTEMPTS must be at least 1"))
 	}
+	if c.Procs < 0 || c.Procs > 256 {
+		errs = append(errs, errors.New("MAILER_PROCS must be between 0 (Go's own choice) and 256"))
+	}
 	if c.LogRetention < time.Hour {
 		errs = append(errs, errors.New("MAILER_LOG_RETENTION must be at least 1h (and should outlast the topic's retention)"))
 	}
@@ -337,6 +349,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database_url", maskURL(c.DatabaseURL)),
 		slog.Int("max_attempts", c.MaxAttempts),
 		slog.Duration("log_retention", c.LogRetention),
+		slog.Int("procs", c.Procs),
 	)
 }
 

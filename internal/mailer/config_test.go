@@ -68,6 +68,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"MAILER_DATABASE_URL":          "postgres://mailer:pw@db/mailer",
 		"MAILER_MAX_ATTEMPTS":          "3",
 		"MAILER_LOG_RETENTION":         "48h",
+		"MAILER_PROCS":                 "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +83,8 @@ func TestLoadConfigValues(t *testing.T) {
 	if cfg.SMTP != want {
 		t.Errorf("smtp = %+v, want %+v", cfg.SMTP, want)
 	}
-	if cfg.DatabaseURL != "postgres://mailer:pw@db/mailer" || cfg.MaxAttempts != 3 || cfg.LogRetention != 48*time.Hour {
-		t.Errorf("database %q, max attempts %d, retention %v", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention)
+	if cfg.DatabaseURL != "postgres://mailer:pw@db/mailer" || cfg.MaxAttempts != 3 || cfg.LogRetention != 48*time.Hour || cfg.Procs != 0 {
+		t.Errorf("database %q, max attempts %d, retention %v, procs %d", cfg.DatabaseURL, cfg.MaxAttempts, cfg.LogRetention, cfg.Procs)
 	}
 }
 
@@ -110,6 +111,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad max attempts", map[string]string{"MAILER_MAX_ATTEMPTS": "-1"}, "MAILER_MAX_ATTEMPTS"},
 		{"bad retention", map[string]string{"MAILER_LOG_RETENTION": "forever"}, "MAILER_LOG_RETENTION"},
 		{"short retention", map[string]string{"MAILER_LOG_RETENTION": "5m"}, "MAILER_LOG_RETENTION"},
+		{"negative procs", map[string]string{"MAILER_PROCS": "-1"}, "MAILER_PROCS"},
+		{"too many procs", map[string]string{"MAILER_PROCS": "1000"}, "MAILER_PROCS"},
 		{"bad session timeout", map[string]string{"MAILER_SESSION_TIMEOUT": "soon"}, "MAILER_SESSION_TIMEOUT"},
 		{"short session timeout", map[string]string{"MAILER_SESSION_TIMEOUT": "500ms"}, "MAILER_SESSION_TIMEOUT"},
 		{"instance id with a space", map[string]string{"MAILER_INSTANCE_ID": "mailer 1"}, "MAILER_INSTANCE_ID"},

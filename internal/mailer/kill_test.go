@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kinoteka/internal/catcher"
+	"kinoteka/internal/launch"
 	"kinoteka/internal/testkit"
 )
 
@@ -53,7 +54,8 @@ func runChild(getenv func(string) string) int {
 		}
 		cfg.SessionTimeout = d
 	}
-	if err := run(ctx, cfg, log, ln, defaultTuning, nil); err != nil {
+	// Run, as the binary: on one thread (MAILER_PROCS), as in production.
+	if err := Run(ctx, cfg, log, launch.Listeners{Ops: ln}); err != nil {
 		log.Error("run", "err", err)
 		return 1
 	}

@@ -43,17 +43,22 @@ func (in *inbox) delivered(t *testing.T, since time.Time, ids ...string) time.Du
 // owned reads kinoteka_mailer_partitions_owned of a child; -1 while it
 // does not answer yet.
 func owned(p *mailerProcess) int {
+	return int(childMetric(p, "kinoteka_mailer_partitions_owned"))
+}
+
+// childMetric reads a sample of a child's /metrics; -1 when there is none.
+func childMetric(p *mailerProcess, name string) float64 {
 	res, err := http.Get(p.health + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	v, ok := sampleValue(string(body), "kinoteka_mailer_partitions_owned")
+	v, ok := sampleValue(string(body), name)
 	if !ok {
 		return -1
 	}
-	return int(v)
+	return v
 }
 
 func (p *mailerProcess) kill(t *testing.T) time.Time {
@@ -106,6 +111,9 @@ func TestResumeAfterKill(t *testing.T) {
 		e := env(group, "CHILD_INSTANCE_ID="+tc.instanceID)
 		first := startMailerProcess(t, e)
 		in.delivered(t, time.Now(), mailOn(0, 1)...) // it owns both partitions
+		if procs := childMetric(first, "go_sched_gomaxprocs_threads"); procs != 1 {
+			t.Errorf("the mailer runs on %v threads; want MAILER_PROCS's default, 1", procs)
+		}
 		killed := first.kill(t)
 		second := startMailerProcess(t, e)
 		took := in.delivered(t, killed, mailOn(0, 1)...)

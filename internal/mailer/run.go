@@ -48,6 +48,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 
 	"kinoteka/internal/events"
@@ -67,6 +68,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ln launch.Listeners)
 	if ln.Public != nil {
 		ln.Close()
 		return errors.New("the mailer has no public listener; its one listener is the operators' (MAILER_ADDR)")
+	}
+	if cfg.Procs > 0 {
+		runtime.GOMAXPROCS(cfg.Procs)
 	}
 	return run(ctx, cfg, log, ln.Ops, defaultTuning, nil)
 }
