@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -220,18 +221,19 @@ func (l *DeliveryLog) Sent(ctx context.Context, ids []string) (map[string]bool, 
 	if l.behind != nil {
 		l.behind.has(ids, sent)
 	}
+	// One statement whatever the number of ids, with the ids as one
+	// argument: a list of placeholders made SQLite parse and plan a new
+	// statement for every batch.
 	var (
-		b    strings.Builder
-		args = []any{string(StatusSent)}
+		rs  *sql.Rows
+		err error
 	)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", i+2)
-		args = append(args, id)
+	if l.db.Dialect == sqldb.SQLite {
+		list, _ := json.Marshal(ids)
+		rs, err = l.db.QueryContext(ctx, `SELECT event_id FROM deliveries WHERE status = 'sent' AND event_id IN (SELECT value FROM json_each($1))`, string(list))
+	} else {
+		rs, err = l.db.QueryContext(ctx, `SELECT event_id FROM deliveries WHERE status = 'sent' AND event_id = ANY($1)`, ids)
 	}
-	rs, err := l.db.QueryContext(ctx, "SELECT event_id FROM deliveries WHERE status = $1 AND event_id IN ("+b.String()+")", args...)
 	if err != nil {
 		return nil, fmt.Errorf("delivery log: look up: %w", err)
 	}
