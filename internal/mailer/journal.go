@@ -21,8 +21,8 @@ import (
 // file of the process's own next to the SQLite delivery log, where the
 // log's own write is a SQLite transaction, many times slower. A send of a
 // partition holds the partition's final turn (see finalTurn) until its
-// outcome is durable; with the journal that is a write(2), and the slower
-// log writes of several sends are then committed together.
+// outcome is durable; with the journal that is a write(2), and the log's
+// rows follow behind, many sends' in one transaction (see writeBehind).
 //
 // An entry is obsolete once the log has it. A file is replaced when it
 // passes journalRotate bytes and deleted once the log has its last entry;
