@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -63,9 +62,7 @@ func TestRunRecoversFromARecreatedTopic(t *testing.T) {
 // registration that drew it into a 500. The registration's transaction
 // failed before its commit: it runs again on a live connection.
 func TestRunRegistersThroughTerminatedConnections(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skipf("needs a PostgreSQL server (%s) to terminate connections on", sqldbtest.EnvPostgres)
-	}
+	sqldbtest.NeedPostgres(t, "terminates the server's connections")
 	dbURL := sqldbtest.FreshPostgresURL(t)
 	cluster, err := kfake.NewCluster(kfake.SeedTopics(1, events.Topic))
 	if err != nil {

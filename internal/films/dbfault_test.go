@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 
@@ -16,9 +15,7 @@ import (
 // restart, a failover) used to turn the next search that drew it into a
 // 500. Searches are reads: they run again on a live connection.
 func TestSearchesSurviveTerminatedConnections(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skipf("needs a PostgreSQL server (%s) to terminate connections on", sqldbtest.EnvPostgres)
-	}
+	sqldbtest.NeedPostgres(t, "terminates the server's connections")
 	dbURL := sqldbtest.FreshPostgresURL(t)
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,7 +2,6 @@ package films
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,9 +133,7 @@ func TestParseStoredTime(t *testing.T) {
 // statement is warm (postgresPage): without the constant cap, every
 // execution was planned anew.
 func TestPostgresPageSettlesOnAGenericPlan(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skip(sqldbtest.EnvPostgres + " is not set: a PostgreSQL planner test")
-	}
+	sqldbtest.NeedPostgres(t, "reads PostgreSQL's query plans")
 	db := sqldbtest.Postgres(t, Migrations)
 	db.SetMaxOpenConns(1) // one session: its prepared statements are the ones we look at
 	ctx := context.Background()

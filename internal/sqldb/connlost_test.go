@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -50,9 +49,7 @@ func TestIsConnLost(t *testing.T) {
 // seen a lost connection: after the server ends all of them, every
 // statement of a burst succeeds.
 func TestTerminatedConnectionsCostNoStatement(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skipf("needs a PostgreSQL server (%s) to terminate connections on", sqldbtest.EnvPostgres)
-	}
+	sqldbtest.NeedPostgres(t, "terminates the server's connections")
 	dbURL := sqldbtest.FreshPostgresURL(t)
 	db, err := sqldb.Open(context.Background(), dbURL)
 	if err != nil {

@@ -3,7 +3,6 @@ package sqldb_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -87,8 +86,8 @@ func TestMigrateConcurrentReplicas(t *testing.T) {
 	race["sqlite/00002_race.sql"] = &fstest.MapFile{Data: []byte(sql.String())}
 	for _, engine := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
 		t.Run(string(engine), func(t *testing.T) {
-			if engine == sqldb.Postgres && os.Getenv(sqldbtest.EnvPostgres) == "" {
-				t.Skip(sqldbtest.EnvPostgres + " is not set")
+			if engine == sqldb.Postgres {
+				sqldbtest.NeedPostgres(t, "migrates one PostgreSQL database from four handles at once")
 			}
 			for round := range 5 {
 				u := "sqlite:" + filepath.Join(t.TempDir(), "race.db")

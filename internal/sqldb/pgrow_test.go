@@ -2,7 +2,6 @@ package sqldb_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,9 +12,7 @@ import (
 // QueryRaw's rows decode every type the stores read, NULL included, to the
 // values database/sql and pgx give; an infinite date is an error.
 func TestQueryRawDecodes(t *testing.T) {
-	if os.Getenv(sqldbtest.EnvPostgres) == "" {
-		t.Skip(sqldbtest.EnvPostgres + " is not set; QueryRaw exists only on PostgreSQL")
-	}
+	sqldbtest.NeedPostgres(t, "decodes PostgreSQL's binary columns, as QueryRaw exists only there")
 	ctx := context.Background()
 	db := sqldbtest.Open(t, sqldbtest.FreshPostgresURL(t))
 	var rows int

@@ -21,6 +21,16 @@ import (
 // PostgreSQL test server, e.g. postgres://postgres@127.0.0.1:5432/postgres.
 const EnvPostgres = "KINOTEKA_TEST_POSTGRES_URL"
 
+// NeedPostgres skips a test that has no meaning without a PostgreSQL
+// server, naming the variable that provides one (.ci/run sets it); what
+// says what the test does there.
+func NeedPostgres(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv(EnvPostgres) == "" {
+		t.Skipf("no PostgreSQL server: %s is not set (.ci/run sets it); this test %s", EnvPostgres, what)
+	}
+}
+
 // Each runs fn as a subtest once per available engine, with a freshly
 // migrated database.
 func Each(t *testing.T, migrations fs.FS, fn func(t *testing.T, db *sqldb.DB)) {
