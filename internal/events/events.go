@@ -4,7 +4,6 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,14 +102,21 @@ type Decoded struct {
 // the record's position and time, is its de-duplication key). Errors wrap
 // ErrPoison.
 func Decode(value []byte, legacyID string) (Decoded, error) {
-	var probe map[string]json.RawMessage
+	// json.Unmarshal refuses trailing data and, so that producers can add
+	// optional fields within a version, tolerates unknown fields.
+	// Which shape it is: an envelope has a type, a bare payload an email.
+	// A field that is present reads as non-nil raw JSON, even a null.
+	var probe struct {
+		Type  json.RawMessage `json:"type"`
+		Email json.RawMessage `json:"email"`
+	}
 	if err := json.Unmarshal(value, &probe); err != nil {
 		return Decoded{}, fmt.Errorf("%w: not a JSON object: %v", ErrPoison, err)
 	}
-	if _, ok := probe["type"]; !ok {
-		if _, hasEmail := probe["email"]; hasEmail {
+	if probe.Type == nil {
+		if probe.Email != nil {
 			var m CodeMail
-			if err := strictUnmarshal(value, &m); err != nil {
+			if err := json.Unmarshal(value, &m); err != nil {
 				return Decoded{}, fmt.Errorf("%w: bare payload: %v", ErrPoison, err)
 			}
 			d := Decoded{ID: legacyID, Type: TypeVerificationCode, Mail: m, Legacy: true}
@@ -119,7 +125,7 @@ func Decode(value []byte, legacyID string) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: neither an event envelope nor a bare mail payload", ErrPoison)
 	}
 	var env Envelope
-	if err := strictUnmarshal(value, &env); err != nil {
+	if err := json.Unmarshal(value, &env); err != nil {
 		return Decoded{}, fmt.Errorf("%w: envelope: %v", ErrPoison, err)
 	}
 	if env.Version != Version {
@@ -132,7 +138,7 @@ func Decode(value []byte, legacyID string) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: event without id", ErrPoison)
 	}
 	var m CodeMail
-	if err := strictUnmarshal(env.Data, &m); err != nil {
+	if err := json.Unmarshal(env.Data, &m); err != nil {
 		return Decoded{}, fmt.Errorf("%w: data: %v", ErrPoison, err)
 	}
 	d := Decoded{ID: env.ID, Type: env.Type, Mail: m}
@@ -148,19 +154,6 @@ func validate(d Decoded) error {
 		return fmt.Errorf("%w: missing code", ErrPoison)
 	case !HasCode(d.Type) && d.Mail.Code != "":
 		return fmt.Errorf("%w: a %s notice carries no code", ErrPoison, d.Type)
-	}
-	return nil
-}
-
-// strictUnmarshal refuses trailing data but, so that producers can add
-// optional fields within a version, tolerates unknown fields.
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
 	}
 	return nil
 }

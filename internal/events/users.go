@@ -75,7 +75,7 @@ func NewUserEvent(eventID string, occurredAt time.Time, u UserUpdated, deleted b
 // ErrPoison: such a record belongs in the dead-letter topic.
 func DecodeUserEvent(value []byte) (UserEvent, error) {
 	var env Envelope
-	if err := strictUnmarshal(value, &env); err != nil {
+	if err := json.Unmarshal(value, &env); err != nil {
 		return UserEvent{}, fmt.Errorf("%w: envelope: %v", ErrPoison, err)
 	}
 	if env.Version != Version {
@@ -85,7 +85,7 @@ func DecodeUserEvent(value []byte) (UserEvent, error) {
 		return UserEvent{}, fmt.Errorf("%w: unknown event type %q", ErrPoison, env.Type)
 	}
 	var d UserUpdated // user.deleted's fields are a subset
-	if err := strictUnmarshal(env.Data, &d); err != nil {
+	if err := json.Unmarshal(env.Data, &d); err != nil {
 		return UserEvent{}, fmt.Errorf("%w: data: %v", ErrPoison, err)
 	}
 	e := UserEvent{EventID: env.ID, Type: env.Type, ID: d.ID, Version: d.Version}
