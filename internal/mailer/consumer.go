@@ -174,7 +174,7 @@ func (c *consumer) worker(topic string, partition int32) *worker {
 		return w
 	}
 	w := &worker{c: c, tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		finished: make(chan finished, max(c.inFlight, 1)), final: make(chan struct{}, 1)}
+		finished: make(chan finished, max(c.inFlight, 1)), final: newTurnGate()}
 	c.workers[tp] = w
 	go w.run()
 	return w
@@ -215,7 +215,7 @@ type worker struct {
 	done     chan struct{} // closed when run returns
 	finished chan finished // the record handlers' results, read by run
 	failing  atomic.Int32  // records running whose last attempt failed
-	final    chan struct{} // the partition's final turn (see finalTurn)
+	final    *turnGate     // the partition's final turn (see finalTurn)
 
 	mu     sync.Mutex
 	queue  []*kgo.Record

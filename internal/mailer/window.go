@@ -2,8 +2,10 @@ package mailer
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -41,10 +43,10 @@ type slot struct {
 // progress is what a record's handler and its partition's worker share.
 // The handler writes firstTry, read by the worker once it has finished.
 type progress struct {
-	sent     *bool         // the event was sent: read and set by the handler
-	firstTry bool          // the handler sent it at its first attempt
-	retrying func()        // called by the handler before it waits to retry
-	final    chan struct{} // the partition's final turn (see finalTurn)
+	sent     *bool     // the event was sent: read and set by the handler
+	firstTry bool      // the handler sent it at its first attempt
+	retrying func()    // called by the handler before it waits to retry
+	final    *turnGate // the partition's final turn (see finalTurn)
 }
 
 // finalTurn is one send's claim on its partition's final turn: the span
@@ -56,9 +58,17 @@ type progress struct {
 // as when a partition was mailed one record at a time, while the sends
 // around it — connecting, MAIL, RCPT, the message itself — overlap.
 type finalTurn struct {
-	gate chan struct{} // nil: no turns (a Sender that never asks)
+	gate *turnGate // nil: no turns (a Sender that never asks)
 	held bool
 }
+
+// turnGate is a partition's final turn, held by one send at a time.
+type turnGate struct {
+	ch      chan struct{} // holds a token while the turn is held
+	waiting atomic.Int32  // sends blocked in take
+}
+
+func newTurnGate() *turnGate { return &turnGate{ch: make(chan struct{}, 1)} }
 
 // take waits for the turn; the Sender calls it through Message.final.
 func (t *finalTurn) take(ctx context.Context) error {
@@ -66,19 +76,33 @@ func (t *finalTurn) take(ctx context.Context) error {
 		return nil
 	}
 	select {
-	case t.gate <- struct{}{}:
-		t.held = true
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case t.gate.ch <- struct{}{}:
+	default:
+		t.gate.waiting.Add(1)
+		defer t.gate.waiting.Add(-1)
+		select {
+		case t.gate.ch <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	t.held = true
+	return nil
 }
 
-// give ends the turn, if taken.
+// give ends the turn, if taken. A send waiting for it runs at once: the
+// turn is the one thing a partition's sends do one at a time, and the
+// waiter, readied by the hand-off, would otherwise fall behind whatever
+// this goroutine readies next (its partition's worker, say) on the
+// mailer's one thread (MAILER_PROCS).
 func (t *finalTurn) give() {
-	if t.held {
-		t.held = false
-		<-t.gate
+	if !t.held {
+		return
+	}
+	t.held = false
+	<-t.gate.ch
+	if t.gate.waiting.Load() > 0 {
+		runtime.Gosched()
 	}
 }
 

@@ -2,9 +2,12 @@ package mailer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,5 +244,54 @@ func TestPartitionMailsConcurrentlyInKeyOrder(t *testing.T) {
 	}
 	if len(o.sent) != len(records) || o.sent[len(o.sent)-1] != "after-slow" {
 		t.Errorf("sent %d mails, the last %q; want %d, the last after-slow", len(o.sent), o.sent[len(o.sent)-1], len(records))
+	}
+}
+
+// A partition's final turn is held by one send at a time, however many
+// wait for it; a send that stops waiting (its context ends) leaves it to
+// the others.
+func TestFinalTurnIsHeldByOneSendAtATime(t *testing.T) {
+	gate := newTurnGate()
+	var holding atomic.Int32
+	var overlapped atomic.Bool
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				turn := &finalTurn{gate: gate}
+				if err := turn.take(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				if holding.Add(1) > 1 {
+					overlapped.Store(true)
+				}
+				runtime.Gosched() // let the others try while it is held
+				holding.Add(-1)
+				turn.give()
+				turn.give() // a second give is harmless
+			}
+		})
+	}
+	wg.Wait()
+	if overlapped.Load() {
+		t.Error("two sends held the turn at once")
+	}
+
+	held := &finalTurn{gate: gate}
+	if err := held.take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := (&finalTurn{gate: gate}).take(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("take while held = %v; want the context's error", err)
+	}
+	if n := gate.waiting.Load(); n != 0 {
+		t.Errorf("%d sends counted as waiting after the last gave up", n)
+	}
+	held.give()
+	if err := (&finalTurn{gate: gate}).take(context.Background()); err != nil {
+		t.Errorf("take after give = %v", err)
 	}
 }
