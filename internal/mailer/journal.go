@@ -3,12 +3,13 @@
 package mailer
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,11 +22,21 @@ import (
 // file of the process's own next to the SQLite delivery log, where the
 // log's own write is a SQLite transaction, many times slower. A send of a
 // partition holds the partition's final turn (see finalTurn) until its
-// outcome is durable; with the journal that is a write(2), and the log's
-// rows follow behind, many sends' in one transaction (see writeBehind).
+// outcome is durable; with the journal that is a copy into the file's
+// pages, mapped shared (no system call: the kernel's page cache has the
+// bytes as it would after a write(2), and keeps them when the process
+// dies), and the log's rows follow behind, many sends' in one transaction
+// (see writeBehind). Like a write(2) without fsync, it does not outlive
+// the machine: neither did the mail server's answer in our memory.
 //
-// An entry is obsolete once the log has it. A file is replaced when it
-// passes journalRotate bytes and deleted once the log has its last entry;
+// A file is journalRotate bytes of zeros when created, written (not a
+// hole), so that its blocks are allocated: a full disk fails the create,
+// which the caller survives, not a store into the mapping, which it would
+// not (SIGBUS). Entries are lines from the start; the first zero byte
+// ends them.
+//
+// An entry is obsolete once the log has it. A file is replaced when the
+// next entry does not fit, and deleted once the log has its last entry;
 // the current one is deleted at Close. Each file is locked (flock) while
 // its process lives, so that a mailer opening the log replays into it the
 // files of dead processes only, then deletes them.
@@ -39,9 +50,10 @@ type sentJournal struct {
 // journalFile is one file of a journal.
 type journalFile struct {
 	f       *os.File
-	size    int64
-	pending int  // entries appended whose log write has not returned
-	retired bool // replaced: deleted once pending is 0
+	mem     []byte // the file, mapped shared
+	size    int    // bytes of entries at the start of mem
+	pending int    // entries appended whose log write has not returned
+	retired bool   // replaced: deleted once pending is 0
 }
 
 // journalEntry is one line of a journal: what the log needs of a send.
@@ -69,16 +81,26 @@ func openJournal(dbPath string) (*sentJournal, error) {
 func (j *sentJournal) create() (*journalFile, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	f, err := os.OpenFile(j.prefix+hex.EncodeToString(b[:]), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(j.prefix+hex.EncodeToString(b[:]), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("delivery log journal: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
+	fail := func(step string, err error) (*journalFile, error) {
 		_ = os.Remove(f.Name())
-		return nil, fmt.Errorf("delivery log journal: lock: %w", err)
+		_ = f.Close()
+		return nil, fmt.Errorf("delivery log journal: %s: %w", step, err)
 	}
-	return &journalFile{f: f}, nil
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fail("lock", err)
+	}
+	if _, err := f.Write(make([]byte, journalRotate)); err != nil {
+		return fail("allocate", err)
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, journalRotate, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		return fail("map", err)
+	}
+	return &journalFile{f: f, mem: mem}, nil
 }
 
 // append writes d's entry; the caller passes the file to written once the
@@ -89,22 +111,24 @@ func (j *sentJournal) append(d Delivery) (*journalFile, error) {
 		return nil, err
 	}
 	line = append(line, '\n')
+	if len(line) > journalRotate {
+		return nil, errors.New("delivery log journal: entry too long")
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.cur.size >= journalRotate {
-		if next, err := j.create(); err == nil {
-			j.cur.retired = true
-			if j.cur.pending == 0 {
-				j.cur.remove()
-			}
-			j.cur = next
+	if j.cur.size+len(line) > len(j.cur.mem) {
+		next, err := j.create()
+		if err != nil {
+			return nil, err
 		}
+		j.cur.retired = true
+		if j.cur.pending == 0 {
+			j.cur.remove()
+		}
+		j.cur = next
 	}
 	f := j.cur
-	if _, err := f.f.Write(line); err != nil {
-		return nil, err
-	}
-	f.size += int64(len(line))
+	f.size += copy(f.mem[f.size:], line)
 	f.pending++
 	return f, nil
 }
@@ -123,6 +147,14 @@ func (j *sentJournal) written(f *journalFile) {
 // other process replays entries the log already has.
 func (f *journalFile) remove() {
 	_ = os.Remove(f.f.Name())
+	f.close()
+}
+
+// close unmaps and closes the file, which unlocks it: the mapping holds
+// the file open, and its lock, until it is gone.
+func (f *journalFile) close() {
+	_ = syscall.Munmap(f.mem)
+	f.mem = nil
 	_ = f.f.Close()
 }
 
@@ -134,7 +166,7 @@ func (j *sentJournal) close() {
 	if j.cur.pending == 0 {
 		j.cur.remove()
 	} else {
-		_ = j.cur.f.Close()
+		j.cur.close()
 	}
 }
 
@@ -166,20 +198,23 @@ func orphanedJournals(dbPath string) ([]journalEntry, func(), error) {
 			continue
 		}
 		held = append(held, f)
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var e journalEntry
-			// A line cut short by the crash is skipped: its send had not
-			// become durable, and the record was not committed either.
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.EventID != "" {
-				entries = append(entries, e)
-			}
-		}
-		if err := sc.Err(); err != nil {
+		data, err := io.ReadAll(f)
+		if err != nil {
 			for _, f := range held {
 				_ = f.Close()
 			}
-			return nil, nil, errors.Join(fmt.Errorf("delivery log journal %s", p), err)
+			return nil, nil, fmt.Errorf("delivery log journal %s: %w", p, err)
+		}
+		if end := bytes.IndexByte(data, 0); end >= 0 {
+			data = data[:end] // the zeros the entries had not reached
+		}
+		for line := range bytes.Lines(data) {
+			var e journalEntry
+			// A line cut short by the crash is skipped: its send had not
+			// become durable, and the record was not committed either.
+			if json.Unmarshal(line, &e) == nil && e.EventID != "" {
+				entries = append(entries, e)
+			}
 		}
 	}
 	return entries, done, nil
