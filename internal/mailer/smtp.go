@@ -303,6 +303,7 @@ func (s *SMTPSender) connect(ctx context.Context) (_ *smtpConn, err error) {
 	if err != nil {
 		return nil, stepError(StepConnect, err)
 	}
+	raw = newQuickConn(raw)
 	// Until connected, a stalled server is cut off when ctx ends.
 	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stop()
