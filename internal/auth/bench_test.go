@@ -18,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
+	"kinoteka/internal/argon2id"
 	"kinoteka/internal/sqldb"
 	"kinoteka/internal/sqldb/sqldbtest"
 )
@@ -34,7 +33,7 @@ func BenchmarkAuth(b *testing.B) {
 	b.Run("argon2id", func(b *testing.B) {
 		salt := []byte("0123456789abcdef")
 		for b.Loop() {
-			argon2.IDKey([]byte("correct horse battery"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+			argon2id.IDKey([]byte("correct horse battery"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 		}
 	})
 
@@ -71,7 +70,7 @@ func BenchmarkAuth(b *testing.B) {
 		salt := []byte("0123456789abcdef")
 		for i := range hashes {
 			t0 := time.Now()
-			argon2.IDKey([]byte("correct horse battery"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+			argon2id.IDKey([]byte("correct horse battery"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 			hashes[i] = time.Since(t0)
 		}
 		slices.Sort(hashes)
@@ -136,7 +135,7 @@ func BenchmarkConcurrentLogins(b *testing.B) {
 		for range procs {
 			wg.Go(func() {
 				for next.Add(1) <= clients {
-					argon2.IDKey([]byte("correct horse battery"), []byte("0123456789abcdef"), p.Time, p.Memory, p.Threads, p.KeyLen)
+					argon2id.IDKey([]byte("correct horse battery"), []byte("0123456789abcdef"), p.Time, p.Memory, p.Threads, p.KeyLen)
 				}
 			})
 		}

@@ -13,9 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
 	"kinoteka/internal/apperr"
+	"kinoteka/internal/argon2id"
 )
 
 // Argon2Params are argon2id's cost parameters. They are written into every
@@ -41,9 +40,9 @@ func hashPassword(password string, p Argon2Params, rnd io.Reader) (string, error
 	if _, err := io.ReadFull(rnd, salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := argon2id.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Time, p.Threads, phcB64.EncodeToString(salt), phcB64.EncodeToString(key)), nil
+		argon2id.Version, p.Memory, p.Time, p.Threads, phcB64.EncodeToString(salt), phcB64.EncodeToString(key)), nil
 }
 
 // checkPassword reports whether password matches the PHC hash, comparing in
@@ -53,7 +52,7 @@ func checkPassword(password, hash string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	got := argon2id.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -70,7 +69,7 @@ var errBadHash = errors.New("not an argon2id PHC string")
 // parameters, so a corrupted row cannot make one login allocate gigabytes.
 func parsePHC(s string) (Argon2Params, []byte, []byte, error) {
 	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2.Version) {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v="+strconv.Itoa(argon2id.Version) {
 		return Argon2Params{}, nil, nil, errBadHash
 	}
 	var p Argon2Params
