@@ -93,9 +93,7 @@ type SMTPSender struct {
 	log       *slog.Logger
 	slots     chan struct{} // one per connection that may be in use
 
-	// noPipelining makes the sender ignore PIPELINING, so that tests
-	// cover both ways of sending.
-	noPipelining bool
+	off extensionsOff // tests: extensions to ignore when offered
 
 	mu     sync.Mutex
 	idle   []*smtpConn // most recently used last
@@ -330,7 +328,7 @@ func (s *SMTPSender) connect(ctx context.Context) (_ *smtpConn, err error) {
 	default:
 		c = newWire(raw, raw, s.cfg.Timeout)
 	}
-	c.noPipelining = s.noPipelining
+	c.off = s.off
 	if err := c.greet(); err != nil {
 		return nil, stepError(step, err)
 	}

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,12 +22,23 @@ import (
 )
 
 // countingListener counts accepted connections, to tell reuse from
-// reconnect, and the most that were open at once.
+// reconnect, and the most that were open at once; it keeps what the
+// clients sent, to tell how they sent it.
 type countingListener struct {
 	net.Listener
 	accepted atomic.Int32
 	open     atomic.Int32
 	maxOpen  atomic.Int32
+
+	mu    sync.Mutex
+	heard bytes.Buffer
+}
+
+// sent is all the clients have sent so far (encrypted where TLS is on).
+func (l *countingListener) sent() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.heard.String()
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -49,6 +61,14 @@ type countedConn struct {
 	net.Conn
 	l    *countingListener
 	once sync.Once
+}
+
+func (c *countedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.l.mu.Lock()
+	c.l.heard.Write(b[:n])
+	c.l.mu.Unlock()
+	return n, err
 }
 
 func (c *countedConn) Close() error {

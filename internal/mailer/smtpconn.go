@@ -22,9 +22,10 @@ import (
 //
 // With PIPELINING (RFC 2920), which most servers offer, a mail takes two
 // round trips instead of go-smtp's four: MAIL, RCPT and DATA go together,
-// then the message and its final dot. Fewer round trips mean fewer system
-// calls, TLS records and wake-ups per mail on both sides, and less waiting.
-// Without PIPELINING it goes step by step.
+// then the message and its final dot. With CHUNKING (RFC 3030) as well it
+// takes one: MAIL, RCPT and BDAT with the message go together. Fewer round
+// trips mean fewer system calls, TLS records and wake-ups per mail on both
+// sides, and less waiting. Without PIPELINING it goes step by step.
 type wire struct {
 	raw     net.Conn // the TCP connection
 	conn    net.Conn // the connection in use: TLS once secured
@@ -33,8 +34,12 @@ type wire struct {
 	ext     map[string]string // EHLO keywords (upper case) and their parameters
 	timeout time.Duration     // per exchange
 
-	noPipelining bool // ignore PIPELINING (tests)
+	off extensionsOff
 }
+
+// extensionsOff makes a connection ignore extensions the server offers, so
+// that tests cover every way of sending.
+type extensionsOff struct{ pipelining, chunking bool }
 
 func newWire(conn, raw net.Conn, timeout time.Duration) *wire {
 	c := &wire{raw: raw, timeout: timeout}
@@ -191,7 +196,7 @@ func (c *wire) auth(a sasl.Client) error {
 }
 
 // transaction sends m, returning a *SendError naming the step that failed.
-// Before the final dot, which makes the server take the message, it calls
+// Before the end of the message, which makes the server take it, it calls
 // m.final when set (see Message). After a refusal of MAIL or RCPT it has
 // read every reply, so the connection stays usable, except when a
 // pipelined DATA was answered 354 anyway: then it closes the connection
@@ -204,7 +209,8 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 		return stepError(StepRcpt, errors.New("smtp: bad recipient address"))
 	}
 	c.deadline()
-	if !c.has("PIPELINING") || c.noPipelining {
+	switch {
+	case !c.has("PIPELINING") || c.off.pipelining:
 		if _, _, err := c.cmd(250, "MAIL FROM:<"+m.From+">"); err != nil {
 			return stepError(StepMail, err)
 		}
@@ -215,21 +221,62 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 			return stepError(StepData, err)
 		}
 		return c.data(ctx, m)
+	case c.has("CHUNKING") && !c.off.chunking && len(m.Data) > 0:
+		return c.chunked(ctx, m)
 	}
 
 	c.w.WriteString("MAIL FROM:<" + m.From + ">\r\nRCPT TO:<" + m.To + ">\r\nDATA\r\n")
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	// Every reply is read, in order, even after a refusal: the server
-	// answers each command sent.
+	if err := c.replies(false, StepData, 354); err != nil {
+		return err
+	}
+	return c.data(ctx, m)
+}
+
+// chunked sends m as one pipelined group: MAIL, RCPT, and BDAT with the
+// whole message (RFC 3030), which goes as it is, counted rather than
+// dot-stuffed, so that a server that refused MAIL or RCPT reads past it.
+// All but the message's last byte goes out at once, and the server works
+// through it while m.final waits; the last byte, which makes the server
+// take the message, goes after. Until it has gone out, a connection that
+// fails does so at MAIL, as nothing the server could take reached it.
+func (c *wire) chunked(ctx context.Context, m Message) error {
+	last := len(m.Data) - 1
+	c.w.WriteString("MAIL FROM:<" + m.From + ">\r\nRCPT TO:<" + m.To + ">\r\nBDAT " + strconv.Itoa(len(m.Data)) + " LAST\r\n")
+	c.w.Write(m.Data[:last])
+	if err := c.w.Flush(); err != nil {
+		return stepError(StepMail, err)
+	}
+	if m.final != nil {
+		if err := m.final(ctx); err != nil {
+			return stepError(StepData, err) // the connection, mid-chunk, is dropped
+		}
+		c.deadline()
+	}
+	c.w.WriteByte(m.Data[last])
+	if err := c.w.Flush(); err != nil {
+		return stepError(StepMail, err)
+	}
+	return c.replies(true, StepData, 250)
+}
+
+// replies reads the replies to a pipelined MAIL, RCPT and a last command
+// (DATA or BDAT, answered with want), in order and every one, even after a
+// refusal: the server answers each command sent. It returns the first
+// refusal as a *SendError naming its step, or the connection's failure;
+// with delivered, the last command carried the whole message, so a
+// connection that fails before its reply may have delivered it: that
+// failure is the DATA step's, whichever reply it cut.
+func (c *wire) replies(delivered bool, lastStep string, want int) error {
 	var first error
 	for _, step := range []struct {
 		name   string
 		expect int
-	}{{StepMail, 250}, {StepRcpt, 25}, {StepData, 354}} {
+	}{{StepMail, 250}, {StepRcpt, 25}, {lastStep, want}} {
 		code, _, err := c.reply(step.expect)
-		if first != nil && step.name == StepData && code == 354 {
+		if first != nil && code == 354 {
 			// Ready for a message we must not send: end the connection
 			// rather than the message.
 			_ = c.conn.Close()
@@ -237,16 +284,16 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 		if err == nil || first != nil {
 			continue
 		}
-		first = stepError(step.name, err)
 		var smtpErr *smtp.SMTPError
-		if !errors.As(err, &smtpErr) {
-			return first // the connection failed: no more replies to read
+		if !errors.As(err, &smtpErr) { // the connection failed: no more replies to read
+			if delivered {
+				return stepError(StepData, err)
+			}
+			return stepError(step.name, err)
 		}
+		first = stepError(step.name, err)
 	}
-	if first != nil {
-		return first
-	}
-	return c.data(ctx, m)
+	return first
 }
 
 // data sends the message after a 354 and reads the final reply.

@@ -1,9 +1,14 @@
 package mailer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -12,17 +17,18 @@ import (
 	"kinoteka/internal/catcher"
 )
 
-// Both ways of sending a mail — pipelined (the catcher, as go-smtp servers
-// do, offers PIPELINING) and step by step — deliver the message byte for
-// byte and report a refusal at the step it happened, leaving the
-// connection usable after a 5yz.
+// Every way of sending a mail — chunked (the catcher, as go-smtp servers
+// do, offers PIPELINING and CHUNKING), pipelined with DATA, and step by
+// step — delivers the message byte for byte and reports a refusal at the
+// step it happened, leaving the connection usable after a 5yz.
 func TestSenderTransactionModes(t *testing.T) {
 	modes := []struct {
-		name         string
-		noPipelining bool
+		name string
+		off  extensionsOff
 	}{
-		{"pipelined", false},
-		{"step by step", true},
+		{"chunked", extensionsOff{}},
+		{"pipelined DATA", extensionsOff{chunking: true}},
+		{"step by step", extensionsOff{pipelining: true}},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -40,7 +46,7 @@ func TestSenderTransactionModes(t *testing.T) {
 					return nil
 				}}, false)
 			s := newSender(t, secureSMTP(ln.Addr().String(), caFile))
-			s.noPipelining = mode.noPipelining
+			s.off = mode.off
 			ctx := context.Background()
 
 			m := testMessage(t, "alice@example.com", "123456")
@@ -91,5 +97,108 @@ func TestSenderTransactionModes(t *testing.T) {
 				t.Errorf("%d messages caught, want %d", n, 1+len(refusals))
 			}
 		})
+	}
+}
+
+// The sender uses BDAT when the server offers CHUNKING, and DATA when it
+// does not (or the test turns it off); the server gets the same bytes.
+func TestSenderChunksWhenOffered(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		off       extensionsOff
+		want, not string
+	}{
+		{"chunking offered", extensionsOff{}, "\r\nBDAT ", "\r\nDATA\r\n"},
+		{"chunking off", extensionsOff{chunking: true}, "\r\nDATA\r\n", "BDAT"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat, ln := startCatcher(t, catcher.Config{}, false)
+			s := newSender(t, plainSMTP(ln.Addr().String()))
+			s.off = c.off
+			m := testMessage(t, "alice@example.com", "123456")
+			m.Data = bytes.Replace(m.Data, []byte("\r\n\r\n"), []byte("\r\n\r\n.leading dot\r\n"), 1)
+			if err := s.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			if msgs := cat.Messages(); len(msgs) != 1 || !bytes.Equal(msgs[0].Raw, m.Data) {
+				t.Fatalf("the message did not arrive intact")
+			}
+			heard := ln.sent()
+			if !strings.Contains(heard, c.want) || strings.Contains(heard, c.not) {
+				t.Errorf("the server heard %q; want %q in it and not %q", heard, c.want, c.not)
+			}
+			if c.off.chunking {
+				return
+			}
+			if want := fmt.Sprintf("BDAT %d LAST\r\n", len(m.Data)); !strings.Contains(heard, want+string(m.Data)) {
+				t.Errorf("the server did not hear %q followed by the message as it is", want)
+			}
+		})
+	}
+}
+
+// A connection that ends after the whole chunk went out, before any reply,
+// may have delivered the mail: that failure is DATA's, so the sender does
+// not send the mail again at once over a new connection, as it does after
+// a reused connection fails at MAIL. The server here answers the first
+// mail of a connection and hangs up after reading the second.
+func TestSenderChunkCutBeforeItsReplies(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				fmt.Fprint(c, "220 fake\r\n")
+				for mails := 0; ; {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					var size int64
+					switch {
+					case strings.HasPrefix(line, "EHLO"):
+						fmt.Fprint(c, "250-fake\r\n250-PIPELINING\r\n250 CHUNKING\r\n")
+					case strings.HasPrefix(line, "QUIT"):
+						fmt.Fprint(c, "221 bye\r\n")
+						return
+					case strings.HasPrefix(line, "BDAT"):
+						if _, err := fmt.Sscanf(line, "BDAT %d LAST", &size); err != nil {
+							t.Errorf("%q: %v", line, err)
+							return
+						}
+						if _, err := io.CopyN(io.Discard, r, size); err != nil {
+							return
+						}
+						if mails++; mails > 1 {
+							return // the cut: no reply to MAIL, RCPT or BDAT
+						}
+						fmt.Fprint(c, "250 ok\r\n250 ok\r\n250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	s := newSender(t, plainSMTP(ln.Addr().String()))
+	ctx := context.Background()
+	if err := s.Send(ctx, testMessage(t, "alice@example.com", "111111")); err != nil {
+		t.Fatal(err)
+	}
+	se := sendErr(t, s.Send(ctx, testMessage(t, "alice@example.com", "222222")))
+	if se.Step != StepData || se.Code != 0 {
+		t.Errorf("step %q code %d, want a connection failure at %q", se.Step, se.Code, StepData)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections; the mail that may have gone was sent again", n)
 	}
 }
