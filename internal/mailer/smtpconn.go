@@ -229,7 +229,7 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	if err := c.replies(false, StepData, 354); err != nil {
+	if err := c.replies(false, 354); err != nil {
 		return err
 	}
 	return c.data(ctx, m)
@@ -259,7 +259,7 @@ func (c *wire) chunked(ctx context.Context, m Message) error {
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	return c.replies(true, StepData, 250)
+	return c.replies(true, 250)
 }
 
 // replies reads the replies to a pipelined MAIL, RCPT and a last command
@@ -269,12 +269,12 @@ func (c *wire) chunked(ctx context.Context, m Message) error {
 // with delivered, the last command carried the whole message, so a
 // connection that fails before its reply may have delivered it: that
 // failure is the DATA step's, whichever reply it cut.
-func (c *wire) replies(delivered bool, lastStep string, want int) error {
+func (c *wire) replies(delivered bool, want int) error {
 	var first error
 	for _, step := range []struct {
 		name   string
 		expect int
-	}{{StepMail, 250}, {StepRcpt, 25}, {lastStep, want}} {
+	}{{StepMail, 250}, {StepRcpt, 25}, {StepData, want}} {
 		code, _, err := c.reply(step.expect)
 		if first != nil && code == 354 {
 			// Ready for a message we must not send: end the connection
