@@ -24,7 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect names the engine behind a DB.
@@ -103,11 +104,37 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqldb: connect: %w", err)
+	for {
+		err := db.PingContext(pingCtx)
+		if err == nil {
+			return db, nil
+		}
+		// A new SQLite connection beside another process that is creating
+		// the file or switching it to WAL can fail with SQLITE_BUSY at
+		// once: SQLite does not call the busy handler there. Try again.
+		if !isBusy(err) || !pause(pingCtx, 20*time.Millisecond) {
+			db.Close()
+			return nil, fmt.Errorf("sqldb: connect: %w", err)
+		}
 	}
-	return db, nil
+}
+
+// isBusy reports SQLite's SQLITE_BUSY (any extended code of it).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// pause waits d, or less if ctx ends first; it reports whether ctx is live.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // privateFiles creates the SQLite database at path, if it is new, readable
