@@ -15,7 +15,6 @@ import (
 
 	"kinoteka/internal/catcher"
 	"kinoteka/internal/launch"
-	"kinoteka/internal/testkit"
 )
 
 // childEnv makes the test binary run a mailer instead of the tests, so that
@@ -35,7 +34,7 @@ func runChild(getenv func(string) string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ln, err := net.Listen("tcp", getenv("CHILD_HTTP_ADDR"))
+	ln, err := net.FileListener(os.NewFile(3, "ops listener")) // the parent's (startMailerProcess)
 	if err != nil {
 		log.Error("listen", "err", err)
 		return 1
@@ -78,14 +77,27 @@ func (p *mailerProcess) wait() error {
 
 func startMailerProcess(t *testing.T, env []string) *mailerProcess {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
+	// The child serves on a listener opened here and handed over as its
+	// file descriptor 3: no other process can take the port in between,
+	// as one could a port chosen free and closed again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close() // f keeps the socket open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, childEnv+"=1", "CHILD_HTTP_ADDR="+addr)...)
+	cmd.Env = append(os.Environ(), append(env, childEnv+"=1")...)
+	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &mailerProcess{cmd: cmd, health: "http://" + addr, done: make(chan struct{})}
+	p := &mailerProcess{cmd: cmd, health: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
