@@ -23,7 +23,8 @@ import (
 // With PIPELINING (RFC 2920), which most servers offer, a mail takes two
 // round trips instead of go-smtp's four: MAIL, RCPT and DATA go together,
 // then the message and its final dot. With CHUNKING (RFC 3030) as well it
-// takes one: MAIL, RCPT and BDAT with the message go together. Fewer round
+// takes one: MAIL, RCPT and BDAT with the message go together, and an
+// empty last chunk follows without a reply awaited between. Fewer round
 // trips mean fewer system calls, TLS records and wake-ups per mail on both
 // sides, and less waiting. Without PIPELINING it goes step by step.
 type wire struct {
@@ -221,7 +222,7 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 			return stepError(StepData, err)
 		}
 		return c.data(ctx, m)
-	case c.has("CHUNKING") && !c.off.chunking && len(m.Data) > 0:
+	case c.has("CHUNKING") && !c.off.chunking:
 		return c.chunked(ctx, m)
 	}
 
@@ -229,53 +230,58 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	if err := c.replies(false, 354); err != nil {
+	if err := c.replies(false, reply{StepMail, 250}, reply{StepRcpt, 25}, reply{StepData, 354}); err != nil {
 		return err
 	}
 	return c.data(ctx, m)
 }
 
-// chunked sends m as one pipelined group: MAIL, RCPT, and BDAT with the
-// whole message (RFC 3030), which goes as it is, counted rather than
-// dot-stuffed, so that a server that refused MAIL or RCPT reads past it.
-// All but the message's last byte goes out at once, and the server works
-// through it while m.final waits; the last byte, which makes the server
-// take the message, goes after. Until it has gone out, a connection that
-// fails does so at MAIL, as nothing the server could take reached it.
+// chunked sends m as one pipelined group: MAIL, RCPT, a BDAT chunk with
+// the whole message (RFC 3030), which goes as it is, counted rather than
+// dot-stuffed, so that a server that refused MAIL or RCPT reads past it;
+// then, once m.final allows, an empty last chunk, BDAT 0 LAST, which makes
+// the server take the message. The server works through everything else
+// while m.final waits, and a connection that ends before the last chunk
+// leaves it an unfinished message to drop. (A message sent as one LAST
+// chunk with its last byte held back would not do: go-smtp's server takes
+// a LAST chunk that the connection cuts short as if it were whole.) Until
+// BDAT 0 LAST has gone out, a connection that fails does so at MAIL, as
+// nothing the server could take reached it.
 func (c *wire) chunked(ctx context.Context, m Message) error {
-	last := len(m.Data) - 1
-	c.w.WriteString("MAIL FROM:<" + m.From + ">\r\nRCPT TO:<" + m.To + ">\r\nBDAT " + strconv.Itoa(len(m.Data)) + " LAST\r\n")
-	c.w.Write(m.Data[:last])
+	c.w.WriteString("MAIL FROM:<" + m.From + ">\r\nRCPT TO:<" + m.To + ">\r\nBDAT " + strconv.Itoa(len(m.Data)) + "\r\n")
+	c.w.Write(m.Data)
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
 	if m.final != nil {
 		if err := m.final(ctx); err != nil {
-			return stepError(StepData, err) // the connection, mid-chunk, is dropped
+			return stepError(StepData, err) // the message stays unfinished
 		}
 		c.deadline()
 	}
-	c.w.WriteByte(m.Data[last])
+	c.w.WriteString("BDAT 0 LAST\r\n")
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	return c.replies(true, 250)
+	return c.replies(true, reply{StepMail, 250}, reply{StepRcpt, 25}, reply{StepData, 250}, reply{StepData, 250})
 }
 
-// replies reads the replies to a pipelined MAIL, RCPT and a last command
-// (DATA or BDAT, answered with want), in order and every one, even after a
-// refusal: the server answers each command sent. It returns the first
-// refusal as a *SendError naming its step, or the connection's failure;
-// with delivered, the last command carried the whole message, so a
-// connection that fails before its reply may have delivered it: that
+// reply is the reply a pipelined command expects (a code or a prefix).
+type reply struct {
+	step   string
+	expect int
+}
+
+// replies reads the replies to pipelined commands, in order and every
+// one, even after a refusal: the server answers each command sent. It
+// returns the first refusal as a *SendError naming its step, or the
+// connection's failure; with delivered, the group ended the message, so a
+// connection that fails before the last reply may have delivered it: that
 // failure is the DATA step's, whichever reply it cut.
-func (c *wire) replies(delivered bool, want int) error {
+func (c *wire) replies(delivered bool, want ...reply) error {
 	var first error
-	for _, step := range []struct {
-		name   string
-		expect int
-	}{{StepMail, 250}, {StepRcpt, 25}, {StepData, want}} {
-		code, _, err := c.reply(step.expect)
+	for _, r := range want {
+		code, _, err := c.reply(r.expect)
 		if first != nil && code == 354 {
 			// Ready for a message we must not send: end the connection
 			// rather than the message.
@@ -289,9 +295,9 @@ func (c *wire) replies(delivered bool, want int) error {
 			if delivered {
 				return stepError(StepData, err)
 			}
-			return stepError(step.name, err)
+			return stepError(r.step, err)
 		}
-		first = stepError(step.name, err)
+		first = stepError(r.step, err)
 	}
 	return first
 }

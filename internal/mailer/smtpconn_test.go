@@ -130,8 +130,8 @@ func TestSenderChunksWhenOffered(t *testing.T) {
 			if c.off.chunking {
 				return
 			}
-			if want := fmt.Sprintf("BDAT %d LAST\r\n", len(m.Data)); !strings.Contains(heard, want+string(m.Data)) {
-				t.Errorf("the server did not hear %q followed by the message as it is", want)
+			if want := fmt.Sprintf("BDAT %d\r\n%sBDAT 0 LAST\r\n", len(m.Data), m.Data); !strings.Contains(heard, want) {
+				t.Errorf("the server did not hear the message as one chunk, as it is, then an empty last chunk")
 			}
 		})
 	}
@@ -172,18 +172,19 @@ func TestSenderChunkCutBeforeItsReplies(t *testing.T) {
 					case strings.HasPrefix(line, "QUIT"):
 						fmt.Fprint(c, "221 bye\r\n")
 						return
+					case line == "BDAT 0 LAST\r\n":
+						if mails++; mails > 1 {
+							return // the cut: no reply to MAIL, RCPT or either BDAT
+						}
+						fmt.Fprint(c, "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n")
 					case strings.HasPrefix(line, "BDAT"):
-						if _, err := fmt.Sscanf(line, "BDAT %d LAST", &size); err != nil {
+						if _, err := fmt.Sscanf(line, "BDAT %d", &size); err != nil {
 							t.Errorf("%q: %v", line, err)
 							return
 						}
 						if _, err := io.CopyN(io.Discard, r, size); err != nil {
 							return
 						}
-						if mails++; mails > 1 {
-							return // the cut: no reply to MAIL, RCPT or BDAT
-						}
-						fmt.Fprint(c, "250 ok\r\n250 ok\r\n250 ok\r\n")
 					}
 				}
 			}()
@@ -200,5 +201,34 @@ func TestSenderChunkCutBeforeItsReplies(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("%d connections; the mail that may have gone was sent again", n)
+	}
+}
+
+// A send abandoned while it waits for its final turn leaves the server
+// nothing to take: the message went out as a chunk that is not the last,
+// and the connection closes before the empty last chunk. (go-smtp's server
+// takes a LAST chunk that a closed connection cut short as if it were
+// whole, so a message sent as one LAST chunk with its last byte held back
+// was delivered here, truncated.)
+func TestSenderAbandonedBeforeItsTurnDeliversNothing(t *testing.T) {
+	cat, ln := startCatcher(t, catcher.Config{}, false)
+	s := newSender(t, plainSMTP(ln.Addr().String()))
+	ctx, cancel := context.WithCancel(context.Background())
+	m := testMessage(t, "alice@example.com", "123456")
+	m.final = func(ctx context.Context) error {
+		cancel() // as when a rebalance or a stop ends the wait for the turn
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	se := sendErr(t, s.Send(ctx, m))
+	if se.Step != StepData || !errors.Is(se, context.Canceled) {
+		t.Errorf("step %q, err %v; want the cancelled wait at %q", se.Step, se.Err, StepData)
+	}
+	waitFor(t, "the server to see the connection closed", func() bool { return ln.open.Load() == 0 })
+	if n := len(cat.Messages()); n != 0 {
+		t.Fatalf("the server took %d message(s) of a send abandoned before its turn", n)
+	}
+	if !strings.Contains(ln.sent(), "BDAT ") {
+		t.Fatal("the send did not use BDAT")
 	}
 }
