@@ -230,7 +230,7 @@ func (c *wire) transaction(ctx context.Context, m Message) error {
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	if err := c.replies(false, reply{StepMail, 250}, reply{StepRcpt, 25}, reply{StepData, 354}); err != nil {
+	if err := c.replies(false, awaited{StepMail, 250}, awaited{StepRcpt, 25}, awaited{StepData, 354}); err != nil {
 		return err
 	}
 	return c.data(ctx, m)
@@ -263,11 +263,11 @@ func (c *wire) chunked(ctx context.Context, m Message) error {
 	if err := c.w.Flush(); err != nil {
 		return stepError(StepMail, err)
 	}
-	return c.replies(true, reply{StepMail, 250}, reply{StepRcpt, 25}, reply{StepData, 250}, reply{StepData, 250})
+	return c.replies(true, awaited{StepMail, 250}, awaited{StepRcpt, 25}, awaited{StepData, 250}, awaited{StepData, 250})
 }
 
-// reply is the reply a pipelined command expects (a code or a prefix).
-type reply struct {
+// awaited is the reply a pipelined command expects (a code or a prefix).
+type awaited struct {
 	step   string
 	expect int
 }
@@ -278,7 +278,7 @@ type reply struct {
 // connection's failure; with delivered, the group ended the message, so a
 // connection that fails before the last reply may have delivered it: that
 // failure is the DATA step's, whichever reply it cut.
-func (c *wire) replies(delivered bool, want ...reply) error {
+func (c *wire) replies(delivered bool, want ...awaited) error {
 	var first error
 	for _, r := range want {
 		code, _, err := c.reply(r.expect)
