@@ -66,10 +66,10 @@ import (
 //
 // The throughput runs come in benchRounds rounds, each between two runs of
 // the 4-connection ceiling; a mailer's share is its rate over the mean of
-// the two ceilings around it (of each kind), and the figures reported are the medians of
-// the rounds. With KINOTEKA_BENCH_BASELINE_BIN set (say, a mailer built
-// from an earlier commit), that binary runs in every round too, for a
-// before/after under the same load; the two take turns at going first,
+// the two ceilings around it (of each kind), and the figures reported are
+// the medians of the rounds. With KINOTEKA_BENCH_BASELINE_BIN set (say, a
+// mailer built from an earlier commit), that binary runs in every round
+// too, for a before/after under the same load; the two take turns at going first,
 // since the first run after a ceiling measured lower than the second in
 // runs of one binary against itself (4 partitions: 64–68 % against
 // 71–74 %). Each ceiling and throughput run also starts with this
